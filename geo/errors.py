@@ -1,0 +1,44 @@
+"""Exceptions raised by ``geo``: each subclasses a built-in so callers can catch broadly."""
+
+from __future__ import annotations
+
+
+class GISInputError(ValueError):
+    """Input data or arguments are unusable; the message says what was expected and what arrived."""
+
+
+class CRSError(GISInputError):
+    """A coordinate reference system is missing, unknown, or contradicts the coordinates."""
+
+
+class SwappedAxesError(CRSError):
+    """Coordinates look like latitude/longitude given in the wrong order."""
+
+
+class GeometryError(GISInputError):
+    """Geometries are missing, empty, invalid or self-intersecting."""
+
+
+class UploadError(GISInputError):
+    """An uploaded file is broken, too large, of the wrong type, or hostile (zip slip, bomb)."""
+
+
+class ConfigError(ValueError):
+    """The configuration (environment, config file, ward profile) is invalid."""
+
+
+class NotFoundError(LookupError):
+    """A layer, feature or ward that was asked for does not exist."""
+
+
+class ConflictError(RuntimeError):
+    """An edit was based on a stale version: someone else changed the record in between."""
+
+    def __init__(self, message: str, *, current_version: int, changes: list[dict[str, object]]):
+        super().__init__(message)
+        self.current_version = current_version
+        self.changes = changes
+
+
+class StoreError(RuntimeError):
+    """The storage backend failed or is unreachable; nothing was written."""

@@ -1,0 +1,186 @@
+"""The storage interface: layers of features with versions and history, on GeoPackage or PostGIS."""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import geopandas as gpd
+import pandas as pd
+from shapely.geometry.base import BaseGeometry
+
+from geo.errors import GISInputError
+
+WriteMode = Literal["replace", "append"]
+BBox = tuple[float, float, float, float]
+LAYER_ID_CHARS = set("abcdefghijklmnopqrstuvwxyz0123456789_")
+
+
+@dataclass(frozen=True)
+class LayerInfo:
+    """A layer's catalogue entry."""
+
+    layer_id: str
+    title: str
+    source: str
+    licence: str
+    geometry_type: str
+    feature_count: int
+    bbox: BBox | None
+    updated_at: str
+    updated_by: str
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Feature:
+    """One stored feature: its id, attributes, geometry (EPSG:4326) and version."""
+
+    layer_id: str
+    fid: int
+    props: dict[str, Any]
+    geometry: BaseGeometry | None
+    version: int
+    updated_at: str
+    updated_by: str
+
+
+def check_layer_id(layer_id: str) -> str:
+    """Return ``layer_id`` if it is a safe identifier (lowercase letters, digits, underscore)."""
+    if not isinstance(layer_id, str) or not layer_id or len(layer_id) > 63:
+        raise GISInputError(f"layer_id: expected 1 to 63 characters, got {layer_id!r}")
+    if not set(layer_id) <= LAYER_ID_CHARS or layer_id[0].isdigit():
+        msg = (
+            "layer_id: expected lowercase letters, digits and '_' (not starting with a digit), "
+            f"got {layer_id!r}"
+        )
+        raise GISInputError(msg)
+    return layer_id
+
+
+class Store(abc.ABC):
+    """A versioned feature store; every write is one transaction and leaves a history row.
+
+    Geometries are stored in EPSG:4326. ``read_layer`` returns a GeoDataFrame indexed by
+    ``fid`` with the stored attributes as columns plus ``_version``.
+    """
+
+    url: str
+    backend: str
+
+    @abc.abstractmethod
+    def migrate(self) -> int:
+        """Apply pending schema migrations; return the schema version now in force."""
+
+    @abc.abstractmethod
+    def schema_version(self) -> int:
+        """The schema version of the store (0 for an empty one)."""
+
+    @abc.abstractmethod
+    def list_layers(self) -> list[LayerInfo]:
+        """Every layer in the catalogue, sorted by id."""
+
+    def has_layer(self, layer_id: str) -> bool:
+        """Whether a layer exists."""
+        return any(info.layer_id == layer_id for info in self.list_layers())
+
+    @abc.abstractmethod
+    def layer_info(self, layer_id: str) -> LayerInfo:
+        """One layer's catalogue entry; raises ``NotFoundError``."""
+
+    @abc.abstractmethod
+    def write_layer(
+        self,
+        layer_id: str,
+        gdf: gpd.GeoDataFrame,
+        *,
+        title: str | None = None,
+        source: str = "",
+        licence: str = "",
+        mode: WriteMode = "replace",
+        user: str = "system",
+        meta: Mapping[str, Any] | None = None,
+    ) -> int:
+        """Write features in one transaction; return how many were written.
+
+        ``gdf`` must have a CRS; it is stored in EPSG:4326. With ``mode="replace"`` the
+        layer's old features are removed first. Nothing is written if anything fails.
+        """
+
+    @abc.abstractmethod
+    def read_layer(
+        self,
+        layer_id: str,
+        *,
+        bbox: BBox | None = None,
+        columns: list[str] | None = None,
+    ) -> gpd.GeoDataFrame:
+        """Features of a layer, optionally those intersecting ``bbox`` (lon/lat)."""
+
+    @abc.abstractmethod
+    def delete_layer(self, layer_id: str, *, user: str = "system") -> None:
+        """Remove a layer and its features (its history stays)."""
+
+    @abc.abstractmethod
+    def get_feature(self, layer_id: str, fid: int) -> Feature:
+        """One feature; raises ``NotFoundError``."""
+
+    @abc.abstractmethod
+    def update_feature(
+        self,
+        layer_id: str,
+        fid: int,
+        *,
+        expected_version: int,
+        props: Mapping[str, Any] | None = None,
+        geometry: BaseGeometry | None = None,
+        user: str,
+        reason: str = "",
+    ) -> Feature:
+        """Change a feature if it is still at ``expected_version``; else ``ConflictError``.
+
+        ``props`` are merged into the stored attributes. The change is one history row.
+        """
+
+    @abc.abstractmethod
+    def history(self, layer_id: str, fid: int | None = None) -> pd.DataFrame:
+        """History rows (``fid, version, action, changed_at, changed_by, reason, before,
+        after``), oldest first."""
+
+    @abc.abstractmethod
+    def close(self) -> None:
+        """Release the connection."""
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def open_store(url: str, *, migrate: bool = True) -> Store:
+    """Open the store at ``url``: a ``postgresql://`` URL or a GeoPackage path.
+
+    Parameters
+    ----------
+    url
+        ``postgresql://user@host/db`` for PostGIS; anything else is a GeoPackage file path
+        (its folder is created).
+    migrate
+        Apply pending migrations on open.
+    """
+    if not isinstance(url, str) or not url.strip():
+        raise GISInputError(f"url: expected a postgresql:// URL or a .gpkg path, got {url!r}")
+    if url.startswith(("postgresql://", "postgres://")):
+        from geo.store_pg import PostGISStore
+
+        store: Store = PostGISStore(url)
+    else:
+        from geo.store_gpkg import GeoPackageStore
+
+        store = GeoPackageStore(url)
+    if migrate:
+        store.migrate()
+    return store

@@ -1,0 +1,587 @@
+"""The SQL core shared by the GeoPackage and PostGIS stores; backends supply dialect hooks."""
+
+from __future__ import annotations
+
+import abc
+import json
+import math
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from datetime import UTC, date, datetime
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+from shapely.geometry.base import BaseGeometry
+
+from geo.errors import ConflictError, CRSError, GISInputError, NotFoundError
+from geo.migrations import LATEST, MIGRATIONS, Dialect
+from geo.store import BBox, Feature, LayerInfo, Store, WriteMode, check_layer_id
+
+RESERVED_COLUMNS = {"fid", "_version", "geometry"}
+
+
+def now_iso() -> str:
+    """The current UTC time as ISO 8601 with seconds."""
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def json_value(value: Any) -> Any:
+    """Turn a pandas/numpy cell into something ``json.dumps`` writes faithfully."""
+    if value is None or value is pd.NA or value is pd.NaT:
+        return None
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, datetime | date | pd.Timestamp):
+        return value.isoformat()
+    return value
+
+
+def props_records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """One JSON-ready attribute dict per row."""
+    columns = list(frame.columns)
+    return [
+        {c: json_value(v) for c, v in zip(columns, row, strict=True)}
+        for row in frame.itertuples(index=False, name=None)
+    ]
+
+
+def dtypes_of(frame: pd.DataFrame) -> dict[str, str]:
+    """Column dtypes to restore on read (JSON keeps no dtype)."""
+    return {c: str(t) for c, t in frame.dtypes.items()}
+
+
+def restore_dtypes(frame: pd.DataFrame, dtypes: Mapping[str, str]) -> pd.DataFrame:
+    """Give columns read back from JSON their written dtypes where that is lossless."""
+    for col, dtype in dtypes.items():
+        if col not in frame.columns:
+            continue
+        kind = np.dtype(dtype).kind if dtype not in ("str", "string") else "O"
+        try:
+            if kind in "iu" and frame[col].notna().all():
+                frame[col] = frame[col].astype(dtype)
+            elif kind == "f":
+                frame[col] = pd.to_numeric(frame[col]).astype(dtype)
+            elif kind == "b" and frame[col].notna().all():
+                frame[col] = frame[col].astype(bool)
+            elif kind == "M":
+                frame[col] = pd.to_datetime(frame[col]).astype(dtype)
+        except (TypeError, ValueError):
+            continue  # values were edited to another type; keep them as read
+    return frame
+
+
+class SQLStore(Store):
+    """Everything but the dialect: transactions, versions, history, GeoDataFrame conversion."""
+
+    dialect: Dialect
+    placeholder: str = "?"
+    json_param: str = "?"
+
+    def __init__(self, url: str):
+        self.url = url
+        self._lock = threading.RLock()
+        self._conn: Any = None
+
+    # --- dialect hooks -------------------------------------------------------------
+    @abc.abstractmethod
+    def _connect(self) -> Any:
+        """Open a DB-API connection."""
+
+    @abc.abstractmethod
+    def _begin(self, cur: Any) -> None:
+        """Start a write transaction."""
+
+    @abc.abstractmethod
+    def _geom_params(self, geoms: np.ndarray) -> list[Any]:
+        """Per-geometry parameters for ``_geom_sql``."""
+
+    @abc.abstractmethod
+    def _geom_sql(self) -> str:
+        """The SQL expression that turns one geometry parameter into the stored value."""
+
+    @abc.abstractmethod
+    def _geom_select(self) -> str:
+        """The SQL expression that selects the geometry for ``_decode_geoms``."""
+
+    @abc.abstractmethod
+    def _decode_geoms(self, values: Sequence[Any]) -> np.ndarray:
+        """Stored values → shapely geometries."""
+
+    @abc.abstractmethod
+    def _bbox_sql(self) -> str:
+        """A WHERE clause fragment on ``f`` taking (minx, miny, maxx, maxy)."""
+
+    def _after_insert(  # noqa: B027
+        self, cur: Any, layer_id: str, first_fid: int, geoms: np.ndarray
+    ) -> None:
+        """Backend work after features were inserted (the GeoPackage's R-tree)."""
+
+    @abc.abstractmethod
+    def _table_exists(self, cur: Any, table: str) -> bool:
+        """Whether a table exists."""
+
+    # --- plumbing --------------------------------------------------------------------
+    def _sql(self, sql: str) -> str:
+        return sql.replace("?", self.placeholder) if self.placeholder != "?" else sql
+
+    def _load_json(self, value: Any) -> Any:
+        return json.loads(value) if isinstance(value, str | bytes) else value
+
+    @property
+    def conn(self) -> Any:
+        """The open connection (opened on first use)."""
+        if self._conn is None:
+            self._conn = self._connect()
+        return self._conn
+
+    @contextmanager
+    def _read(self) -> Iterator[Any]:
+        with self._lock:
+            cur = self.conn.cursor()
+            try:
+                yield cur
+            finally:
+                cur.close()
+                if self.dialect == "postgresql":
+                    self.conn.rollback()  # end the implicit read transaction
+
+    @contextmanager
+    def _write(self) -> Iterator[Any]:
+        with self._lock:
+            cur = self.conn.cursor()
+            self._begin(cur)
+            try:
+                yield cur
+            except BaseException:
+                self.conn.rollback()
+                raise
+            else:
+                self.conn.commit()
+            finally:
+                cur.close()
+
+    def close(self) -> None:
+        """Close the connection; the store reopens it on next use."""
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+    # --- schema ----------------------------------------------------------------------
+    def schema_version(self) -> int:
+        """The highest applied migration (0 for an empty store)."""
+        with self._read() as cur:
+            if not self._table_exists(cur, "schema_migrations"):
+                return 0
+            cur.execute("SELECT MAX(version) FROM schema_migrations")
+            row = cur.fetchone()
+        return int(row[0] or 0)
+
+    def migrate(self) -> int:
+        """Apply pending migrations, each in its own transaction."""
+        with self._write() as cur:
+            cur.execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations "
+                "(version INTEGER PRIMARY KEY, description TEXT NOT NULL, applied_at TEXT NOT NULL)"
+            )
+        current = self.schema_version()
+        for migration in MIGRATIONS:
+            if migration.version <= current:
+                continue
+            with self._write() as cur:
+                for statement in migration.statements(self.dialect):
+                    cur.execute(statement)
+                cur.execute(
+                    self._sql("INSERT INTO schema_migrations VALUES (?, ?, ?)"),
+                    (migration.version, migration.description, now_iso()),
+                )
+        return LATEST
+
+    # --- layers ------------------------------------------------------------------------
+    _LAYER_COLUMNS = (
+        "layer_id, title, source, licence, geometry_type, feature_count, "
+        "minx, miny, maxx, maxy, updated_at, updated_by, meta"
+    )
+
+    def _info(self, row: Sequence[Any]) -> LayerInfo:
+        bounds = tuple(row[6:10])
+        return LayerInfo(
+            layer_id=row[0],
+            title=row[1],
+            source=row[2],
+            licence=row[3],
+            geometry_type=row[4],
+            feature_count=int(row[5]),
+            bbox=None if any(b is None for b in bounds) else bounds,  # type: ignore[arg-type]
+            updated_at=row[10],
+            updated_by=row[11],
+            meta=self._load_json(row[12]) or {},
+        )
+
+    def list_layers(self) -> list[LayerInfo]:
+        """Every layer in the catalogue, sorted by id."""
+        with self._read() as cur:
+            cur.execute(f"SELECT {self._LAYER_COLUMNS} FROM layers ORDER BY layer_id")
+            return [self._info(row) for row in cur.fetchall()]
+
+    def layer_info(self, layer_id: str) -> LayerInfo:
+        """One layer's catalogue entry."""
+        check_layer_id(layer_id)
+        with self._read() as cur:
+            cur.execute(
+                self._sql(f"SELECT {self._LAYER_COLUMNS} FROM layers WHERE layer_id = ?"),
+                (layer_id,),
+            )
+            row = cur.fetchone()
+        if row is None:
+            raise NotFoundError(f"layer_id: no layer {layer_id!r} in the store")
+        return self._info(row)
+
+    def write_layer(
+        self,
+        layer_id: str,
+        gdf: gpd.GeoDataFrame,
+        *,
+        title: str | None = None,
+        source: str = "",
+        licence: str = "",
+        mode: WriteMode = "replace",
+        user: str = "system",
+        meta: Mapping[str, Any] | None = None,
+    ) -> int:
+        """Write features in one transaction; see :meth:`Store.write_layer`."""
+        check_layer_id(layer_id)
+        if mode not in ("replace", "append"):
+            raise GISInputError(f"mode: expected 'replace' or 'append', got {mode!r}")
+        if not isinstance(gdf, gpd.GeoDataFrame):
+            raise GISInputError(f"gdf: expected a GeoDataFrame, got {type(gdf).__name__}")
+        if gdf.crs is None:
+            raise CRSError(f"gdf: layer {layer_id!r} has no CRS; declare it before storing")
+        clash = RESERVED_COLUMNS & set(gdf.columns) - {gdf.geometry.name}
+        if clash:
+            raise GISInputError(f"gdf: columns {sorted(clash)} are reserved; rename them first")
+        data = gdf.to_crs(4326) if gdf.crs.to_epsg() != 4326 else gdf
+        return self._write_layer_core(
+            layer_id, data, title or layer_id, source, licence, mode, user, dict(meta or {})
+        )
+
+    def _write_layer_core(
+        self,
+        layer_id: str,
+        gdf: gpd.GeoDataFrame,
+        title: str,
+        source: str,
+        licence: str,
+        mode: WriteMode,
+        user: str,
+        meta: dict[str, Any],
+    ) -> int:
+        geoms = np.asarray(gdf.geometry.values, dtype=object)
+        attrs = pd.DataFrame(gdf.drop(columns=gdf.geometry.name))
+        records = props_records(attrs)
+        stamp = now_iso()
+        types = sorted({g.geom_type for g in geoms if g is not None and not g.is_empty})
+        with self._write() as cur:
+            cur.execute(self._sql("SELECT next_fid, meta FROM layers WHERE layer_id = ?"), (layer_id,))
+            row = cur.fetchone()
+            if row is not None and mode == "replace":
+                cur.execute(self._sql("DELETE FROM features WHERE layer_id = ?"), (layer_id,))
+            start = 1 if row is None or mode == "replace" else int(row[0])
+            old_meta = {} if row is None else self._load_json(row[1]) or {}
+            dtypes = {**(old_meta.get("dtypes", {}) if mode == "append" else {}), **dtypes_of(attrs)}
+            meta = {**(old_meta if mode == "append" else {}), **meta, "dtypes": dtypes}
+            if row is None:
+                cur.execute(
+                    self._sql(
+                        "INSERT INTO layers (layer_id, title, source, licence, updated_at, "
+                        f"updated_by, meta) VALUES (?, ?, ?, ?, ?, ?, {self.json_param})"
+                    ),
+                    (layer_id, title, source, licence, stamp, user, json.dumps(meta)),
+                )
+            fids = list(range(start, start + len(records)))
+            geom_params = self._geom_params(geoms)
+            cur.executemany(
+                self._sql(
+                    "INSERT INTO features (layer_id, fid, props, geom, version, updated_at, "
+                    f"updated_by) VALUES (?, ?, {self.json_param}, {self._geom_sql()}, 1, ?, ?)"
+                ),
+                [
+                    (layer_id, fid, json.dumps(rec, ensure_ascii=False), g, stamp, user)
+                    for fid, rec, g in zip(fids, records, geom_params, strict=True)
+                ],
+            )
+            self._after_insert(cur, layer_id, start, geoms)
+            self._refresh_layer(cur, layer_id, start + len(records), stamp, user)
+            cur.execute(
+                self._sql(
+                    f"UPDATE layers SET title = ?, source = COALESCE(NULLIF(?, ''), source), "
+                    f"licence = COALESCE(NULLIF(?, ''), licence), geometry_type = ?, "
+                    f"meta = {self.json_param} WHERE layer_id = ?"
+                ),
+                (title, source, licence, ",".join(types), json.dumps(meta), layer_id),
+            )
+            cur.execute(
+                self._sql(
+                    "INSERT INTO layer_events (layer_id, action, at, by, feature_count, source) "
+                    "VALUES (?, ?, ?, ?, ?, ?)"
+                ),
+                (layer_id, mode, stamp, user, len(records), source),
+            )
+        return len(records)
+
+    @abc.abstractmethod
+    def _layer_bounds(self, cur: Any, layer_id: str) -> tuple[Any, ...]:
+        """(count, minx, miny, maxx, maxy) of a layer's features."""
+
+    def _refresh_layer(self, cur: Any, layer_id: str, next_fid: int, stamp: str, user: str) -> None:
+        count, *bounds = self._layer_bounds(cur, layer_id)
+        cur.execute(
+            self._sql(
+                "UPDATE layers SET feature_count = ?, next_fid = ?, minx = ?, miny = ?, "
+                "maxx = ?, maxy = ?, updated_at = ?, updated_by = ? WHERE layer_id = ?"
+            ),
+            (int(count), next_fid, *bounds, stamp, user, layer_id),
+        )
+
+    def read_layer(
+        self,
+        layer_id: str,
+        *,
+        bbox: BBox | None = None,
+        columns: list[str] | None = None,
+    ) -> gpd.GeoDataFrame:
+        """Features of a layer, optionally only those whose box meets ``bbox``."""
+        info = self.layer_info(layer_id)
+        if bbox is not None:
+            bbox = _check_bbox(bbox)
+        sql = (
+            f"SELECT f.fid, f.props, {self._geom_select()}, f.version FROM features f "
+            "WHERE f.layer_id = ?"
+        )
+        params: tuple[Any, ...] = (layer_id,)
+        if bbox is not None:
+            sql += f" AND {self._bbox_sql()}"
+            params += bbox
+        with self._read() as cur:
+            cur.execute(self._sql(sql + " ORDER BY f.fid"), params)
+            rows = cur.fetchall()
+        return self._frame(rows, info, columns)
+
+    def _frame(
+        self, rows: list[Sequence[Any]], info: LayerInfo, columns: list[str] | None
+    ) -> gpd.GeoDataFrame:
+        dtypes: dict[str, str] = info.meta.get("dtypes", {})
+        props = pd.DataFrame.from_records(
+            [self._load_json(r[1]) for r in rows], columns=list(dtypes) or None
+        )
+        if columns is not None:
+            missing = sorted(set(columns) - set(props.columns) - set(dtypes))
+            if missing:
+                msg = f"columns: layer {info.layer_id!r} has no columns {missing}"
+                raise GISInputError(msg)
+            props = props.reindex(columns=columns)
+        props = restore_dtypes(props, dtypes)
+        props.index = pd.Index([int(r[0]) for r in rows], name="fid")
+        props["_version"] = [int(r[3]) for r in rows]
+        geoms = self._decode_geoms([r[2] for r in rows])
+        return gpd.GeoDataFrame(props, geometry=gpd.GeoSeries(geoms, index=props.index), crs=4326)
+
+    def delete_layer(self, layer_id: str, *, user: str = "system") -> None:
+        """Remove a layer and its features; its history and events stay."""
+        info = self.layer_info(layer_id)
+        with self._write() as cur:
+            cur.execute(self._sql("DELETE FROM features WHERE layer_id = ?"), (layer_id,))
+            cur.execute(self._sql("DELETE FROM layers WHERE layer_id = ?"), (layer_id,))
+            cur.execute(
+                self._sql(
+                    "INSERT INTO layer_events (layer_id, action, at, by, feature_count, source) "
+                    "VALUES (?, 'delete', ?, ?, ?, '')"
+                ),
+                (layer_id, now_iso(), user, info.feature_count),
+            )
+
+    # --- features --------------------------------------------------------------------
+    def _fetch_feature(self, cur: Any, layer_id: str, fid: int) -> Feature | None:
+        cur.execute(
+            self._sql(
+                f"SELECT f.fid, f.props, {self._geom_select()}, f.version, f.updated_at, "
+                "f.updated_by FROM features f WHERE f.layer_id = ? AND f.fid = ?"
+            ),
+            (layer_id, fid),
+        )
+        row = cur.fetchone()
+        if row is None:
+            return None
+        return Feature(
+            layer_id=layer_id,
+            fid=int(row[0]),
+            props=self._load_json(row[1]),
+            geometry=self._decode_geoms([row[2]])[0],
+            version=int(row[3]),
+            updated_at=row[4],
+            updated_by=row[5],
+        )
+
+    def get_feature(self, layer_id: str, fid: int) -> Feature:
+        """One feature by layer and id."""
+        check_layer_id(layer_id)
+        with self._read() as cur:
+            feature = self._fetch_feature(cur, layer_id, int(fid))
+        if feature is None:
+            raise NotFoundError(f"fid: no feature {fid!r} in layer {layer_id!r}")
+        return feature
+
+    def update_feature(
+        self,
+        layer_id: str,
+        fid: int,
+        *,
+        expected_version: int,
+        props: Mapping[str, Any] | None = None,
+        geometry: BaseGeometry | None = None,
+        user: str,
+        reason: str = "",
+    ) -> Feature:
+        """Optimistic update: refused with ``ConflictError`` if the version moved on."""
+        check_layer_id(layer_id)
+        if not isinstance(expected_version, int) or expected_version < 1:
+            msg = f"expected_version: expected a positive integer, got {expected_version!r}"
+            raise GISInputError(msg)
+        if not user:
+            raise GISInputError("user: expected who makes the change, got an empty name")
+        if props is None and geometry is None:
+            raise GISInputError("props, geometry: expected something to change, got neither")
+        if geometry is not None and not (isinstance(geometry, BaseGeometry) and geometry.is_valid):
+            raise GISInputError(f"geometry: expected a valid shapely geometry, got {geometry!r}")
+        changes = {k: json_value(v) for k, v in (props or {}).items()}
+        clash = RESERVED_COLUMNS & set(changes)
+        if clash:
+            raise GISInputError(f"props: {sorted(clash)} are reserved and cannot be set")
+        with self._write() as cur:
+            current = self._fetch_feature(cur, layer_id, int(fid))
+            if current is None:
+                raise NotFoundError(f"fid: no feature {fid!r} in layer {layer_id!r}")
+            if current.version != expected_version:
+                raise self._conflict(cur, current, expected_version)
+            new_props = {**current.props, **changes}
+            before = {k: current.props.get(k) for k in changes}
+            after = dict(changes)
+            if geometry is not None:
+                before["geometry"] = None if current.geometry is None else current.geometry.wkt
+                after["geometry"] = geometry.wkt
+            stamp = now_iso()
+            geom_sql = self._geom_sql() if geometry is not None else "geom"
+            geom_param: tuple[Any, ...] = (
+                (self._geom_params(np.array([geometry], dtype=object))[0],)
+                if geometry is not None
+                else ()
+            )
+            cur.execute(
+                self._sql(
+                    f"UPDATE features SET props = {self.json_param}, geom = {geom_sql}, "
+                    "version = version + 1, updated_at = ?, updated_by = ? "
+                    "WHERE layer_id = ? AND fid = ? AND version = ?"
+                ),
+                (json.dumps(new_props, ensure_ascii=False), *geom_param, stamp, user,
+                 layer_id, int(fid), expected_version),
+            )  # fmt: skip
+            if cur.rowcount != 1:
+                raise self._conflict(cur, current, expected_version)
+            cur.execute(
+                self._sql(
+                    "INSERT INTO feature_history (layer_id, fid, version, action, changed_at, "
+                    f"changed_by, reason, before, after) VALUES (?, ?, ?, 'update', ?, ?, ?, "
+                    f"{self.json_param}, {self.json_param})"
+                ),
+                (layer_id, int(fid), expected_version + 1, stamp, user, reason,
+                 json.dumps(before, ensure_ascii=False), json.dumps(after, ensure_ascii=False)),
+            )  # fmt: skip
+            updated = self._fetch_feature(cur, layer_id, int(fid))
+        assert updated is not None
+        return updated
+
+    def _conflict(self, cur: Any, current: Feature, expected: int) -> ConflictError:
+        cur.execute(
+            self._sql(
+                "SELECT version, changed_at, changed_by, reason, before, after "
+                "FROM feature_history WHERE layer_id = ? AND fid = ? AND version > ? "
+                "ORDER BY version"
+            ),
+            (current.layer_id, current.fid, expected),
+        )
+        changes = [
+            {
+                "version": int(v),
+                "changed_at": at,
+                "changed_by": by,
+                "reason": reason,
+                "before": self._load_json(before),
+                "after": self._load_json(after),
+            }
+            for v, at, by, reason, before, after in cur.fetchall()
+        ]
+        who = ", ".join(sorted({c["changed_by"] for c in changes})) or current.updated_by
+        msg = (
+            f"expected_version: feature {current.fid} of {current.layer_id!r} is at version "
+            f"{current.version}, not {expected}; {who} changed it in between. "
+            "Reload it, check their changes, and save again."
+        )
+        return ConflictError(msg, current_version=current.version, changes=changes)
+
+    def history(self, layer_id: str, fid: int | None = None) -> pd.DataFrame:
+        """History rows, oldest first."""
+        check_layer_id(layer_id)
+        sql = (
+            "SELECT fid, version, action, changed_at, changed_by, reason, before, after "
+            "FROM feature_history WHERE layer_id = ?"
+        )
+        params: tuple[Any, ...] = (layer_id,)
+        if fid is not None:
+            sql += " AND fid = ?"
+            params += (int(fid),)
+        with self._read() as cur:
+            cur.execute(self._sql(sql + " ORDER BY id"), params)
+            rows = cur.fetchall()
+        frame = pd.DataFrame(
+            rows,
+            columns=["fid", "version", "action", "changed_at", "changed_by", "reason",
+                     "before", "after"],
+        )  # fmt: skip
+        for col in ("before", "after"):
+            frame[col] = frame[col].map(self._load_json)
+        return frame
+
+    def layer_events(self, layer_id: str | None = None) -> pd.DataFrame:
+        """Bulk writes and removals of layers (who loaded what, when), oldest first."""
+        sql = "SELECT layer_id, action, at, by, feature_count, source FROM layer_events"
+        params: tuple[Any, ...] = ()
+        if layer_id is not None:
+            sql += " WHERE layer_id = ?"
+            params = (check_layer_id(layer_id),)
+        with self._read() as cur:
+            cur.execute(self._sql(sql + " ORDER BY id"), params)
+            rows = cur.fetchall()
+        return pd.DataFrame(
+            rows, columns=["layer_id", "action", "at", "by", "feature_count", "source"]
+        )
+
+
+def _check_bbox(bbox: BBox) -> BBox:
+    try:
+        minx, miny, maxx, maxy = (float(v) for v in bbox)
+    except (TypeError, ValueError) as e:
+        raise GISInputError(f"bbox: expected (minx, miny, maxx, maxy) numbers, got {bbox!r}") from e
+    if not (minx <= maxx and miny <= maxy):
+        raise GISInputError(f"bbox: expected minx <= maxx and miny <= maxy, got {bbox!r}")
+    return (minx, miny, maxx, maxy)
+
+
+def geometry_bounds(geoms: np.ndarray) -> np.ndarray:
+    """Bounds (minx, miny, maxx, maxy) per geometry; NaN for missing or empty ones."""
+    return shapely.bounds(geoms)
