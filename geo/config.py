@@ -58,7 +58,8 @@ class WardProfile(BaseModel):
         try:
             crs = CRS.from_user_input(value)
         except PyprojCRSError as e:
-            raise ValueError(f"measure_crs: expected an EPSG code such as 'EPSG:9210', got {value!r}") from e
+            msg = f"measure_crs: expected an EPSG code such as 'EPSG:9210', got {value!r}"
+            raise ValueError(msg) from e
         unit = crs.axis_info[0].unit_name if crs.axis_info else ""
         if not crs.is_projected or unit not in ("metre", "meter"):
             raise ValueError(f"measure_crs: expected a projected CRS in metres, got {crs.name!r}")

@@ -22,6 +22,13 @@ class Migration:
         return self.sqlite if dialect == "sqlite" else self.postgresql
 
 
+_WGS84_WKT = (
+    'GEOGCS["WGS 84",DATUM["WGS_1984",SPHEROID["WGS 84",6378137,298.257223563,'
+    'AUTHORITY["EPSG","7030"]],AUTHORITY["EPSG","6326"]],PRIMEM["Greenwich",0,'
+    'AUTHORITY["EPSG","8901"]],UNIT["degree",0.0174532925199433,AUTHORITY["EPSG","9122"]],'
+    'AXIS["Latitude",NORTH],AXIS["Longitude",EAST],AUTHORITY["EPSG","4326"]]'
+)
+
 # The GeoPackage core tables (OGC 12-128r18 §1.1) so the store file opens in QGIS and GDAL.
 _GPKG_CORE = (
     "PRAGMA application_id = 1196444487",
@@ -32,7 +39,9 @@ _GPKG_CORE = (
     """INSERT OR IGNORE INTO gpkg_spatial_ref_sys VALUES
         ('Undefined cartesian SRS', -1, 'NONE', -1, 'undefined', 'undefined cartesian'),
         ('Undefined geographic SRS', 0, 'NONE', 0, 'undefined', 'undefined geographic'),
-        ('WGS 84 geodetic', 4326, 'EPSG', 4326, 'GEOGCS["WGS 84",DATUM["WGS_1984",SPHEROID["WGS 84",6378137,298.257223563,AUTHORITY["EPSG","7030"]],AUTHORITY["EPSG","6326"]],PRIMEM["Greenwich",0,AUTHORITY["EPSG","8901"]],UNIT["degree",0.0174532925199433,AUTHORITY["EPSG","9122"]],AXIS["Latitude",NORTH],AXIS["Longitude",EAST],AUTHORITY["EPSG","4326"]]', 'longitude/latitude coordinates in decimal degrees on the WGS 84 spheroid')""",
+        ('WGS 84 geodetic', 4326, 'EPSG', 4326, '"""
+    + _WGS84_WKT
+    + """', 'longitude/latitude coordinates in decimal degrees on the WGS 84 spheroid')""",
     """CREATE TABLE IF NOT EXISTS gpkg_contents (
         table_name TEXT NOT NULL PRIMARY KEY, data_type TEXT NOT NULL, identifier TEXT UNIQUE,
         description TEXT DEFAULT '',
@@ -90,7 +99,8 @@ MIGRATIONS: tuple[Migration, ...] = (
                 licence TEXT NOT NULL DEFAULT '', geometry_type TEXT NOT NULL DEFAULT '',
                 feature_count INTEGER NOT NULL DEFAULT 0, next_fid INTEGER NOT NULL DEFAULT 1,
                 minx REAL, miny REAL, maxx REAL, maxy REAL,
-                updated_at TEXT NOT NULL, updated_by TEXT NOT NULL, meta TEXT NOT NULL DEFAULT '{}')""",
+                updated_at TEXT NOT NULL, updated_by TEXT NOT NULL,
+                meta TEXT NOT NULL DEFAULT '{}')""",
             """CREATE TABLE features (
                 id INTEGER PRIMARY KEY AUTOINCREMENT,
                 layer_id TEXT NOT NULL REFERENCES layers(layer_id) ON DELETE CASCADE,
@@ -101,7 +111,8 @@ MIGRATIONS: tuple[Migration, ...] = (
             """INSERT INTO gpkg_contents (table_name, data_type, identifier, description, srs_id)
                 VALUES ('features', 'features', 'features',
                         'All layers; the layer_id column names the layer', 4326)""",
-            """INSERT INTO gpkg_geometry_columns VALUES ('features', 'geom', 'GEOMETRY', 4326, 0, 0)""",
+            """INSERT INTO gpkg_geometry_columns
+                VALUES ('features', 'geom', 'GEOMETRY', 4326, 0, 0)""",
             """CREATE TABLE feature_history (
                 id INTEGER PRIMARY KEY AUTOINCREMENT, layer_id TEXT NOT NULL, fid INTEGER NOT NULL,
                 version INTEGER NOT NULL, action TEXT NOT NULL, changed_at TEXT NOT NULL,

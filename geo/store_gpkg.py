@@ -53,7 +53,7 @@ def _envelope(blob: bytes | None, index: int) -> float | None:
         return None
     if (blob[3] >> 1) & 0b111:
         return float(struct.unpack_from("<d" if blob[3] & 1 else ">d", blob, 8 + 8 * index)[0])
-    minx, miny, maxx, maxy = shapely.from_wkb(decode_gpkg(blob)).bounds
+    minx, miny, maxx, maxy = shapely.bounds(shapely.from_wkb(decode_gpkg(blob)))
     return (minx, maxx, miny, maxy)[index]
 
 
@@ -78,7 +78,8 @@ class GeoPackageStore(SQLStore):
     def __init__(self, path: str | Path):
         path = Path(path)
         if path.suffix.lower() != ".gpkg":
-            raise GISInputError(f"url: expected a GeoPackage path ending in .gpkg, got {str(path)!r}")
+            msg = f"url: expected a GeoPackage path ending in .gpkg, got {str(path)!r}"
+            raise GISInputError(msg)
         super().__init__(str(path))
         self.path = path
 

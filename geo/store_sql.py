@@ -53,7 +53,7 @@ def props_records(frame: pd.DataFrame) -> list[dict[str, Any]]:
 
 def dtypes_of(frame: pd.DataFrame) -> dict[str, str]:
     """Column dtypes to restore on read (JSON keeps no dtype)."""
-    return {c: str(t) for c, t in frame.dtypes.items()}
+    return {str(c): str(t) for c, t in frame.dtypes.items()}
 
 
 def restore_dtypes(frame: pd.DataFrame, dtypes: Mapping[str, str]) -> pd.DataFrame:
@@ -61,16 +61,18 @@ def restore_dtypes(frame: pd.DataFrame, dtypes: Mapping[str, str]) -> pd.DataFra
     for col, dtype in dtypes.items():
         if col not in frame.columns:
             continue
-        kind = np.dtype(dtype).kind if dtype not in ("str", "string") else "O"
+        if dtype in ("str", "string", "object"):
+            continue
         try:
-            if kind in "iu" and frame[col].notna().all():
-                frame[col] = frame[col].astype(dtype)
-            elif kind == "f":
-                frame[col] = pd.to_numeric(frame[col]).astype(dtype)
-            elif kind == "b" and frame[col].notna().all():
+            target = np.dtype(dtype)
+            if target.kind in "iu" and frame[col].notna().all():
+                frame[col] = frame[col].astype(target)
+            elif target.kind == "f":
+                frame[col] = pd.to_numeric(frame[col]).astype(target)
+            elif target.kind == "b" and frame[col].notna().all():
                 frame[col] = frame[col].astype(bool)
-            elif kind == "M":
-                frame[col] = pd.to_datetime(frame[col]).astype(dtype)
+            elif target.kind == "M":
+                frame[col] = pd.to_datetime(frame[col]).astype(target)
         except (TypeError, ValueError):
             continue  # values were edited to another type; keep them as read
     return frame
@@ -117,10 +119,10 @@ class SQLStore(Store):
     def _bbox_sql(self) -> str:
         """A WHERE clause fragment on ``f`` taking (minx, miny, maxx, maxy)."""
 
-    def _after_insert(  # noqa: B027
+    def _after_insert(
         self, cur: Any, layer_id: str, first_fid: int, geoms: np.ndarray
     ) -> None:
-        """Backend work after features were inserted (the GeoPackage's R-tree)."""
+        """Backend work after features were inserted (the GeoPackage's contents table)."""
 
     @abc.abstractmethod
     def _table_exists(self, cur: Any, table: str) -> bool:
@@ -210,7 +212,7 @@ class SQLStore(Store):
     )
 
     def _info(self, row: Sequence[Any]) -> LayerInfo:
-        bounds = tuple(row[6:10])
+        bounds: Any = tuple(row[6:10])
         return LayerInfo(
             layer_id=row[0],
             title=row[1],
@@ -218,7 +220,7 @@ class SQLStore(Store):
             licence=row[3],
             geometry_type=row[4],
             feature_count=int(row[5]),
-            bbox=None if any(b is None for b in bounds) else bounds,  # type: ignore[arg-type]
+            bbox=None if any(b is None for b in bounds) else bounds,
             updated_at=row[10],
             updated_by=row[11],
             meta=self._load_json(row[12]) or {},
@@ -288,14 +290,17 @@ class SQLStore(Store):
         stamp = now_iso()
         types = sorted({g.geom_type for g in geoms if g is not None and not g.is_empty})
         with self._write() as cur:
-            cur.execute(self._sql("SELECT next_fid, meta FROM layers WHERE layer_id = ?"), (layer_id,))
+            cur.execute(
+                self._sql("SELECT next_fid, meta FROM layers WHERE layer_id = ?"), (layer_id,)
+            )
             row = cur.fetchone()
             if row is not None and mode == "replace":
                 cur.execute(self._sql("DELETE FROM features WHERE layer_id = ?"), (layer_id,))
             start = 1 if row is None or mode == "replace" else int(row[0])
             old_meta = {} if row is None else self._load_json(row[1]) or {}
-            dtypes = {**(old_meta.get("dtypes", {}) if mode == "append" else {}), **dtypes_of(attrs)}
-            meta = {**(old_meta if mode == "append" else {}), **meta, "dtypes": dtypes}
+            kept = old_meta if mode == "append" else {}
+            dtypes = {**kept.get("dtypes", {}), **dtypes_of(attrs)}
+            meta = {**kept, **meta, "dtypes": dtypes}
             if row is None:
                 cur.execute(
                     self._sql(

@@ -101,7 +101,7 @@ def load_new_wards(profile: WardProfile) -> gpd.GeoDataFrame:
         if col not in gdf.columns:
             gdf[col] = None
     if not (gdf["name"] == profile.name).any():
-        msg = f"ward profile {profile.id!r}: no new ward named {profile.name!r} in {profile.new_wards}"
+        msg = f"ward profile {profile.id!r}: no new ward {profile.name!r} in {profile.new_wards}"
         raise ConfigError(msg)
     return gpd.GeoDataFrame(gdf[NEW_COLUMNS], geometry=gdf.geometry, crs=gdf.crs)
 
@@ -221,7 +221,7 @@ def shares(old: gpd.GeoDataFrame, new: gpd.GeoDataFrame, measure_crs: str) -> pd
 def _shares_core(old_m: gpd.GeoDataFrame, new_m: gpd.GeoDataFrame) -> pd.DataFrame:
     old_m = old_m.assign(
         old_ward=old_m["name"],
-        old_district=old_m["district"] if "district" in old_m else "",
+        old_district=old_m.get("district", ""),
         old_area_km2=old_m.geometry.area / 1e6,
         _old_id=range(len(old_m)),
     )[["old_ward", "old_district", "old_area_km2", "_old_id", "geometry"]]
@@ -388,7 +388,9 @@ def lookup_name(
         rows = table[
             (table["old_ward"] == hit["name"]) & (table["old_district"] == hit["district"])
         ]
-        kept = [(str(r.new_ward), float(r.share)) for r in rows.itertuples() if r.share >= MIN_SHARE]
+        kept = [
+            (str(r.new_ward), float(r.share)) for r in rows.itertuples() if r.share >= MIN_SHARE
+        ]
         results.append(
             (
                 _distance_to(hits.loc[[idx]], new, profile),
