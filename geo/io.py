@@ -1,0 +1,738 @@
+"""Reading and writing vector layers in every supported format, with checks on what arrives."""
+
+from __future__ import annotations
+
+import os
+import re
+import stat
+import tempfile
+import zipfile
+import zlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from io import BytesIO, StringIO
+from pathlib import Path, PurePosixPath
+from types import MappingProxyType
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pyogrio
+import shapely
+from pyogrio.errors import DataLayerError, DataSourceError
+from pyproj import CRS
+from pyproj.exceptions import ProjError
+
+from geo.crs import CRSLike, resolve_crs, to_wgs84, transformer_to_wgs84
+from geo.errors import CRSError, GeometryError, GISInputError, SwappedAxesError, UploadError
+
+DEFAULT_MAX_BYTES = 200 * 1024**2
+MAX_ZIP_MEMBERS = 1000
+MAX_ZIP_RATIO = 20
+MAX_UNZIPPED_BYTES = 2 * 1024**3
+VIETNAM_EXTENT = (101.5, 6.0, 118.0, 24.0)
+"""Lon/lat box around Vietnam, the Hoàng Sa and Trường Sa archipelagos included, with a margin."""
+
+LON_NAMES = ("lon", "lng", "long", "longitude", "kinh_do", "kinhdo", "x")
+LAT_NAMES = ("lat", "latitude", "vi_do", "vido", "y")
+WKT_NAMES = ("geometry", "wkt")
+# Rendering properties LIBKML adds as columns when reading KML; they are not attributes.
+KML_STYLE_COLUMNS = (
+    "id", "timestamp", "begin", "end", "altitudeMode", "tessellate", "extrude", "visibility",
+    "drawOrder", "icon",
+)  # fmt: skip
+REPORTED_ROWS = 5
+Source = str | os.PathLike[str] | bytes
+
+
+@dataclass(frozen=True)
+class FileFormat:
+    """A supported file format: its label, file extensions (the first is written) and MIME type."""
+
+    label: str
+    extensions: tuple[str, ...]
+    mime: str
+
+
+SUPPORTED_FORMATS: Mapping[str, FileFormat] = MappingProxyType(
+    {
+        "geojson": FileFormat("GeoJSON", (".geojson", ".json"), "application/geo+json"),
+        "gpkg": FileFormat("GeoPackage", (".gpkg",), "application/geopackage+sqlite3"),
+        "shp": FileFormat("Shapefile (.zip)", (".zip", ".shp"), "application/zip"),
+        "kml": FileFormat("KML", (".kml",), "application/vnd.google-earth.kml+xml"),
+        "csv": FileFormat("CSV (lon/lat or WKT)", (".csv",), "text/csv"),
+    }
+)
+
+_MAGIC = {
+    b"\x89PNG": "a PNG image",
+    b"\xff\xd8\xff": "a JPEG image",
+    b"GIF8": "a GIF image",
+    b"%PDF": "a PDF document",
+    b"PK\x03\x04": "a zip archive (or an Office document)",
+    b"PK\x05\x06": "an empty zip archive",
+    b"SQLite format 3\x00": "an SQLite database",
+    b"\xd0\xcf\x11\xe0": "an old Office document (.xls, .doc)",
+    b"\x1f\x8b": "a gzip archive",
+    b"Rar!": "a RAR archive",
+    b"7z\xbc\xaf": "a 7-Zip archive",
+}
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    """A layer read by :func:`read_vector`, in EPSG:4326, with what was noticed on the way."""
+
+    gdf: gpd.GeoDataFrame
+    source_crs: str
+    warnings: list[str]
+    n_features: int
+
+
+def read_vector(
+    source: Source,
+    *,
+    filename: str | None = None,
+    crs: CRSLike | None = None,
+    layer: str | None = None,
+    swap_xy: bool = False,
+    repair: bool = False,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+) -> ImportResult:
+    """Read a vector layer, check it, and return it in EPSG:4326.
+
+    Supported: GeoJSON, GeoPackage, zipped Shapefile (or a ``.shp`` path with its
+    siblings), KML and CSV (longitude/latitude columns, or WKT in ``geometry``/``wkt``).
+    A CSV without a declared CRS is taken as WGS 84 longitude/latitude, with a warning.
+    Rows in messages are numbered from 1 in file order (for CSV, the first line after
+    the header is row 1).
+
+    Parameters
+    ----------
+    source
+        A file path, or the file's bytes (then ``filename`` is required).
+    filename
+        The file's name, required with bytes; its extension selects the format. With a
+        path (say, an upload saved under a temporary name) it replaces the path's name.
+    crs
+        The CRS of the coordinates, overriding what the file declares; needed for files
+        without one (a Shapefile without ``.prj``, CSV in projected metres).
+    layer
+        The layer to read from a GeoPackage or KML, or the ``.shp`` in a zip with several;
+        the first is read (with a warning) when omitted.
+    swap_xy
+        Swap x and y before anything else, for data with latitude and longitude reversed.
+    repair
+        Fix invalid geometries with :func:`shapely.make_valid` instead of refusing them.
+    max_bytes
+        The largest file accepted; a zip may unpack to 20 times this, at most 2 GiB.
+
+    Returns
+    -------
+    ImportResult
+        The features in EPSG:4326, the source CRS, warnings and the feature count.
+
+    Raises
+    ------
+    UploadError
+        If the file is missing, empty, too large, of the wrong type, broken or hostile.
+    CRSError
+        If there is no CRS, or the coordinates contradict it or lie outside Vietnam.
+    SwappedAxesError
+        If the coordinates would lie in Vietnam with x and y swapped.
+    GeometryError
+        If geometries are null, empty or invalid (and ``repair`` is off).
+    """
+    if isinstance(source, bytes):
+        if not filename:
+            msg = "filename: expected the file's name (e.g. 'wards.zip') with bytes, got None"
+            raise GISInputError(msg)
+        name, size, head = Path(filename).name, len(source), source[:64]
+    elif isinstance(source, str | os.PathLike):
+        path = Path(source)
+        if not path.is_file():
+            raise UploadError(f"source: expected an existing file, got {str(path)!r}")
+        name, size = Path(filename or path.name).name, path.stat().st_size
+        with path.open("rb") as f:
+            head = f.read(64)
+    else:
+        msg = f"source: expected a file path or bytes, got {type(source).__name__}"
+        raise GISInputError(msg)
+    if isinstance(max_bytes, bool) or not isinstance(max_bytes, int) or max_bytes <= 0:
+        raise GISInputError(f"max_bytes: expected a positive integer, got {max_bytes!r}")
+    fmt = _format_of(name, "filename" if filename else "source")
+    if size == 0:
+        raise UploadError(f"{name}: expected a {SUPPORTED_FORMATS[fmt].label} file, got 0 bytes")
+    if size > max_bytes:
+        msg = f"{name}: expected at most {_size(max_bytes)}, got {_size(size)}"
+        raise UploadError(msg)
+    _sniff(name, Path(name).suffix.lower(), head)
+    declared = None if crs is None else resolve_crs(crs)
+    with tempfile.TemporaryDirectory(prefix="geo-import-") as tmp:
+        return _read(source, name, fmt, Path(tmp), declared, layer, swap_xy, repair, max_bytes)
+
+
+def write_vector(
+    gdf: gpd.GeoDataFrame, path: str | os.PathLike[str], *, fmt: str | None = None
+) -> Path:
+    """Write a layer to a file, atomically: the target appears only when complete.
+
+    GeoJSON, KML and CSV are written in EPSG:4326; GeoPackage and Shapefile keep the CRS of
+    ``gdf``. CSV holds ``lon``/``lat`` for points, else WKT ``geometry`` plus the centroid's
+    ``lon``/``lat``. Shapefile field names are cut to 10 bytes, as the format requires.
+
+    Parameters
+    ----------
+    gdf
+        The features; they must have a CRS.
+    path
+        The target file; a Shapefile is written as a ``.zip``.
+    fmt
+        A key of :data:`SUPPORTED_FORMATS`; by default from the extension of ``path``.
+
+    Returns
+    -------
+    Path
+        The written file.
+    """
+    _check_writable(gdf)
+    target = Path(path)
+    if fmt is None:
+        fmt = _FORMAT_BY_SUFFIX.get(target.suffix.lower())
+        if fmt is None:
+            msg = f"path: expected a .geojson, .gpkg, .zip, .kml or .csv name, got {target.name!r}"
+            raise GISInputError(msg)
+    _check_format(fmt)
+    suffixes = [ext for ext in SUPPORTED_FORMATS[fmt].extensions if ext != ".shp"]
+    if target.suffix.lower() not in suffixes:
+        msg = f"path: expected a {' or '.join(suffixes)} name for {fmt!r}, got {target.name!r}"
+        raise GISInputError(msg)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=target.parent, prefix=f".{target.name}.") as tmp:
+        os.replace(_write(gdf, fmt, Path(tmp), target.stem), target)
+    return target
+
+
+def export_bytes(gdf: gpd.GeoDataFrame, fmt: str, *, name: str) -> tuple[bytes, str, str]:
+    """A layer as a download: the file's bytes, its name and its MIME type.
+
+    Parameters
+    ----------
+    gdf
+        The features; they must have a CRS.
+    fmt
+        A key of :data:`SUPPORTED_FORMATS`.
+    name
+        The download's name; a known extension is replaced, and characters other than
+        letters, digits, ``-`` and ``_`` become ``_``.
+
+    Returns
+    -------
+    tuple of (bytes, str, str)
+        The file's content, file name and MIME type.
+    """
+    _check_writable(gdf)
+    _check_format(fmt)
+    base = Path(name).name if isinstance(name, str) else ""
+    if Path(base).suffix.lower() in _FORMAT_BY_SUFFIX:
+        base = Path(base).stem
+    stem = re.sub(r"[^\w-]+", "_", base).strip("_")[:100]
+    if not stem:
+        raise GISInputError(f"name: expected a file name with letters or digits, got {name!r}")
+    with tempfile.TemporaryDirectory(prefix="geo-export-") as tmp:
+        data = _write(gdf, fmt, Path(tmp), stem).read_bytes()
+    info = SUPPORTED_FORMATS[fmt]
+    return data, f"{stem}{info.extensions[0]}", info.mime
+
+
+_FORMAT_BY_SUFFIX = {ext: fmt for fmt, info in SUPPORTED_FORMATS.items() for ext in info.extensions}
+_DRIVERS = {"geojson": "GeoJSON", "gpkg": "GPKG", "kml": "KML"}
+
+
+def _read(
+    source: Source,
+    name: str,
+    fmt: str,
+    tmp: Path,
+    declared: CRS | None,
+    layer: str | None,
+    swap_xy: bool,
+    repair: bool,
+    max_bytes: int,
+) -> ImportResult:
+    notes: list[str] = []
+    suffix = Path(name).suffix.lower()
+    if suffix == ".zip":
+        path = _extract_shapefile(source, name, tmp, layer, max_bytes, notes)
+        layer = None
+    elif isinstance(source, bytes) or Path(source).name != name:
+        if suffix == ".shp":
+            msg = f"{name}: expected a .zip holding .shp, .shx, .dbf and .prj; got a bare .shp"
+            raise UploadError(msg)
+        path = tmp / name
+        path.write_bytes(source if isinstance(source, bytes) else Path(source).read_bytes())
+    else:
+        path = Path(source)
+        if suffix == ".shp":
+            _check_shapefile_parts(path, name)
+    if fmt == "csv":
+        gdf, axes = _read_csv(path, name)
+    else:
+        gdf, axes = _read_ogr(path, name, fmt, layer, notes), ("x", "y")
+    return _checked(gdf, name, fmt, declared, swap_xy, repair, axes, notes)
+
+
+def _checked(
+    gdf: gpd.GeoDataFrame,
+    name: str,
+    fmt: str,
+    declared: CRS | None,
+    swap_xy: bool,
+    repair: bool,
+    axes: tuple[str, str],
+    notes: list[str],
+) -> ImportResult:
+    """Check a layer as read (in its own CRS) and bring it to EPSG:4326."""
+    geoms = np.asarray(gdf.geometry.array)
+    if swap_xy:
+        geoms = shapely.transform(geoms, _swap_xy, include_z=None)  # type: ignore[call-overload]
+    if declared is not None:
+        crs = declared
+        if gdf.crs is not None and not declared.equals(gdf.crs):
+            notes.append(
+                f"the declared CRS {_describe_crs(crs)} overrides the file's {gdf.crs.name!r}"
+            )
+    elif gdf.crs is not None:
+        crs = resolve_crs(gdf.crs, argument=name)
+        if not crs.equals(gdf.crs):
+            notes.append(f"the file's CRS {gdf.crs.name!r} was read as {_describe_crs(crs)}")
+    elif fmt == "csv":
+        crs = CRS.from_epsg(4326)
+        notes.append("no CRS declared: coordinates taken as WGS 84 longitude/latitude (EPSG:4326)")
+    else:
+        hint = " (a Shapefile keeps it in its .prj, which is missing)" if fmt == "shp" else ""
+        msg = (
+            f"{name}: no CRS: the file declares none{hint}; declare it with --crs / in the "
+            "import form, e.g. EPSG:9210 for VN-2000 / TM-3 105-45"
+        )
+        raise CRSError(msg)
+    missing = np.flatnonzero(shapely.is_missing(geoms) | shapely.is_empty(geoms))
+    if missing.size:
+        msg = (
+            f"{name}: expected a geometry on every row; rows {_rows(missing)} ({missing.size} "
+            "in all) have none or an empty one"
+        )
+        raise GeometryError(msg)
+    _check_location(geoms, crs, name, axes)
+    out = to_wgs84(_with_geometry(gdf, geoms, crs))
+    out = _valid(out, name, repair, notes)
+    return ImportResult(gdf=out, source_crs=_crs_id(crs), warnings=notes, n_features=len(out))
+
+
+def _check_location(geoms: np.ndarray, crs: CRS, name: str, axes: tuple[str, str]) -> None:
+    """Refuse coordinates outside Vietnam, telling swapped axes and metres-as-degrees apart."""
+    bounds = tuple(float(v) for v in shapely.total_bounds(geoms))
+    if _in_vietnam(bounds, crs):
+        return
+    xmin, ymin, xmax, ymax = bounds
+    if _in_vietnam((ymin, xmin, ymax, xmax), crs):
+        msg = (
+            f"{name}: x and y look swapped (latitude given as longitude): x ({axes[0]}) spans "
+            f"{xmin:.5f}..{xmax:.5f} and y ({axes[1]}) spans {ymin:.5f}..{ymax:.5f}, which lies "
+            "in Vietnam only when swapped; tick 'swap lat/lon' in the import form or pass --swap-xy"
+        )
+        raise SwappedAxesError(msg)
+    if crs.is_geographic and not _degrees(bounds):
+        msg = (
+            f"{name}: the CRS {_describe_crs(crs)} is in degrees, but x spans "
+            f"{xmin:.0f}..{xmax:.0f} and y {ymin:.0f}..{ymax:.0f}, beyond ±180/±90: these look "
+            "like projected metres; declare a projected VN-2000 CRS such as EPSG:9210 "
+            "(VN-2000 / TM-3 105-45) or EPSG:5899 (VN-2000 / TM-3 107-45)"
+        )
+        raise CRSError(msg)
+    lonlat = _lonlat_bounds(bounds, crs)
+    found = (
+        f"lon {lonlat[0]:.4f}..{lonlat[2]:.4f}, lat {lonlat[1]:.4f}..{lonlat[3]:.4f}"
+        if lonlat
+        else f"x {xmin:.2f}..{xmax:.2f}, y {ymin:.2f}..{ymax:.2f}"
+    )
+    west, south, east, north = VIETNAM_EXTENT
+    msg = (
+        f"{name}: expected data in Vietnam (lon {west}..{east}, lat {south}..{north}); found "
+        f"{found} in {_describe_crs(crs)}; check the CRS"
+    )
+    raise CRSError(msg)
+
+
+def _in_vietnam(bounds: tuple[float, ...], crs: CRS) -> bool:
+    lonlat = _lonlat_bounds(bounds, crs)
+    west, south, east, north = VIETNAM_EXTENT
+    return lonlat is not None and (
+        west <= lonlat[0] and south <= lonlat[1] and lonlat[2] <= east and lonlat[3] <= north
+    )
+
+
+def _lonlat_bounds(bounds: tuple[float, ...], crs: CRS) -> tuple[float, ...] | None:
+    if crs.is_geographic and not _degrees(bounds):
+        return None
+    try:
+        lonlat = transformer_to_wgs84(crs).transform_bounds(
+            bounds[0], bounds[1], bounds[2], bounds[3], errcheck=True
+        )
+    except ProjError:
+        return None
+    return tuple(lonlat) if np.all(np.isfinite(lonlat)) else None
+
+
+def _degrees(bounds: tuple[float, ...]) -> bool:
+    xmin, ymin, xmax, ymax = bounds
+    return xmin >= -180 and xmax <= 180 and ymin >= -90 and ymax <= 90
+
+
+def _valid(gdf: gpd.GeoDataFrame, name: str, repair: bool, notes: list[str]) -> gpd.GeoDataFrame:
+    geoms = np.asarray(gdf.geometry.array)
+    bad = np.flatnonzero(~shapely.is_valid(geoms))
+    if not bad.size:
+        return gdf
+    if not repair:
+        reasons = shapely.is_valid_reason(geoms[bad[:REPORTED_ROWS]])
+        detail = "; ".join(f"row {i + 1}: {r}" for i, r in zip(bad, reasons, strict=False))
+        msg = (
+            f"{name}: expected valid geometries; {bad.size} invalid ({detail}); tick "
+            "'repair' in the import form or pass repair=True to fix them with make_valid"
+        )
+        raise GeometryError(msg)
+    geoms = geoms.copy()
+    geoms[bad] = shapely.make_valid(geoms[bad])
+    notes.append(f"repaired {bad.size} geometries (rows {_rows(bad)}) with make_valid")
+    return _with_geometry(gdf, geoms, gdf.crs)
+
+
+def _extract_shapefile(
+    source: Source, name: str, tmp: Path, layer: str | None, max_bytes: int, notes: list[str]
+) -> Path:
+    """Unpack a zipped Shapefile into ``tmp`` after checking every member; return the .shp."""
+    archive_source = BytesIO(source) if isinstance(source, bytes) else Path(source)
+    try:
+        with zipfile.ZipFile(archive_source) as archive:
+            members = archive.infolist()
+            _check_members(members, name, max_bytes)
+            archive.extractall(tmp)
+    except (zipfile.BadZipFile, zlib.error, EOFError) as e:
+        raise UploadError(
+            f"{name}: expected a valid zip archive; it is damaged or truncated ({e})"
+        ) from e
+    except NotImplementedError as e:
+        msg = f"{name}: expected a zip archive with standard (deflate) compression; {e}"
+        raise UploadError(msg) from e
+    shps = sorted(
+        p for p in tmp.rglob("*") if p.suffix.lower() == ".shp" and "__MACOSX" not in p.parts
+    )
+    if not shps:
+        found = "only " + ", ".join(m.filename for m in members[:10]) if members else "no files"
+        raise UploadError(
+            f"{name}: expected a zipped Shapefile with .shp, .shx, .dbf; found {found}"
+        )
+    if layer is not None:
+        chosen = [p for p in shps if p.stem == layer]
+        if not chosen:
+            stems = ", ".join(p.stem for p in shps)
+            raise UploadError(f"layer: expected one of {stems} in {name}, got {layer!r}")
+        shps = chosen
+    elif len(shps) > 1:
+        notes.append(
+            f"{name} holds {len(shps)} Shapefiles; read {shps[0].stem!r}, choose with layer"
+        )
+    _check_shapefile_parts(shps[0], name)
+    return shps[0]
+
+
+def _check_members(members: list[zipfile.ZipInfo], name: str, max_bytes: int) -> None:
+    """Refuse zip slip, symbolic links, encryption, too many members and zip bombs."""
+    if len(members) > MAX_ZIP_MEMBERS:
+        msg = f"{name}: expected at most {MAX_ZIP_MEMBERS} files in the zip, got {len(members)}"
+        raise UploadError(msg)
+    for member in members:
+        path = member.filename.replace("\\", "/")
+        if (
+            path.startswith("/")
+            or re.match(r"[A-Za-z]:", path)
+            or ".." in PurePosixPath(path).parts
+        ):
+            msg = f"{name}: expected relative paths in the zip, got {member.filename!r} (zip slip)"
+            raise UploadError(msg)
+        if stat.S_ISLNK(member.external_attr >> 16):
+            msg = (
+                f"{name}: expected regular files in the zip, got symbolic link {member.filename!r}"
+            )
+            raise UploadError(msg)
+        if member.flag_bits & 0x1:
+            raise UploadError(
+                f"{name}: expected an unencrypted zip, got {member.filename!r} encrypted"
+            )
+    limit = min(MAX_ZIP_RATIO * max_bytes, MAX_UNZIPPED_BYTES)
+    total = sum(m.file_size for m in members)
+    if total > limit:
+        msg = f"{name}: expected at most {_size(limit)} unzipped, got {_size(total)}"
+        raise UploadError(msg)
+
+
+def _check_shapefile_parts(shp: Path, name: str) -> None:
+    present = {p.suffix.lower() for p in shp.parent.iterdir() if p.stem == shp.stem}
+    missing = [f"{shp.stem}{ext}" for ext in (".shx", ".dbf") if ext not in present]
+    if missing:
+        msg = (
+            f"{name}: expected {shp.name} with {shp.stem}.shx and {shp.stem}.dbf beside it; "
+            f"missing {', '.join(missing)}"
+        )
+        raise UploadError(msg)
+
+
+def _read_ogr(
+    path: Path, name: str, fmt: str, layer: str | None, notes: list[str]
+) -> gpd.GeoDataFrame:
+    label = SUPPORTED_FORMATS[fmt].label
+    try:
+        layers = [str(n) for n, kind in pyogrio.list_layers(path) if kind is not None]
+    except (DataSourceError, DataLayerError) as e:
+        raise UploadError(f"{name}: expected a readable {label} file; GDAL says: {e}") from e
+    if not layers:
+        raise UploadError(f"{name}: expected a layer with geometries, found only attribute tables")
+    if layer is not None and layer not in layers:
+        raise UploadError(f"layer: expected one of {', '.join(layers)} in {name}, got {layer!r}")
+    if layer is None and len(layers) > 1:
+        notes.append(
+            f"{name} holds layers {', '.join(layers)}; read {layers[0]!r}, choose with layer"
+        )
+    chosen = layer or layers[0]
+    try:
+        gdf = gpd.read_file(path, layer=chosen, engine="pyogrio")
+    except (DataSourceError, DataLayerError) as e:
+        raise UploadError(f"{name}: expected a readable {label} file; GDAL says: {e}") from e
+    if gdf.empty:
+        raise UploadError(f"{name}: expected at least one feature, layer {chosen!r} has none")
+    return _tidy_kml(gdf) if fmt == "kml" else gdf
+
+
+def _tidy_kml(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """Drop KML rendering columns and altitudes; call the placemark name ``name``."""
+    unused = [c for c in gdf.columns if c in KML_STYLE_COLUMNS]
+    unused += [c for c in ("description", "Description") if c in gdf and gdf[c].isna().all()]
+    gdf = gdf.drop(columns=unused)
+    if "Name" in gdf and "name" not in gdf:
+        gdf = gdf.rename(columns={"Name": "name"})
+    return _with_geometry(gdf, shapely.force_2d(np.asarray(gdf.geometry.array)), gdf.crs)
+
+
+def _read_csv(path: Path, name: str) -> tuple[gpd.GeoDataFrame, tuple[str, str]]:
+    """Read a CSV with lon/lat columns or a WKT column; other columns get numeric types."""
+    try:
+        text = path.read_bytes().decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        msg = f"{name}: expected UTF-8 text (in Excel: save as 'CSV UTF-8'); byte {e.start} is not"
+        raise UploadError(msg) from e
+    sep = max(",;\t", key=text.partition("\n")[0].count)
+    try:
+        frame = pd.read_csv(StringIO(text), sep=sep, dtype=str)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError) as e:
+        raise UploadError(f"{name}: expected rows of comma-separated values; {e}") from e
+    if frame.empty:
+        raise UploadError(f"{name}: expected at least one row after the header, got none")
+    columns = {str(c).strip().lower(): c for c in frame.columns}
+    wkt = next((columns[c] for c in WKT_NAMES if c in columns), None)
+    lon = next((columns[c] for c in LON_NAMES if c in columns), None)
+    lat = next((columns[c] for c in LAT_NAMES if c in columns), None)
+    if wkt is not None:
+        geoms, used, axes = _parse_wkt(frame[wkt], name, wkt), [wkt], ("x", "y")
+    elif lon is not None and lat is not None:
+        x, y = (_numbers(frame[c], name, c, decimal_comma=sep != ",") for c in (lon, lat))
+        geoms = np.full(len(frame), None, dtype=object)
+        present = ~(np.isnan(x) | np.isnan(y))
+        geoms[present] = shapely.points(x[present], y[present])
+        used, axes = [lon, lat], (f"column {lon!r}", f"column {lat!r}")
+    else:
+        msg = (
+            f"{name}: expected longitude/latitude columns ({'/'.join(LON_NAMES)} and "
+            f"{'/'.join(LAT_NAMES)}) or a WKT column ({'/'.join(WKT_NAMES)}); found "
+            f"{', '.join(map(str, frame.columns))}"
+        )
+        raise UploadError(msg)
+    attrs = {c: _typed(frame[c]) for c in frame.columns if c not in used}
+    return gpd.GeoDataFrame(pd.DataFrame(attrs, index=frame.index), geometry=geoms), axes
+
+
+def _parse_wkt(column: pd.Series, name: str, label: str) -> np.ndarray:
+    text = column.fillna("").str.strip().to_numpy(dtype=object)
+    geoms = shapely.from_wkt(text, on_invalid="ignore")
+    bad = np.flatnonzero(shapely.is_missing(geoms) & (text != ""))
+    if bad.size:
+        msg = (
+            f"{name}: column {label!r}: expected WKT such as 'POINT (106.7 10.78)'; rows "
+            f"{_rows(bad)} could not be parsed (first: {text[bad[0]][:60]!r})"
+        )
+        raise GeometryError(msg)
+    return geoms
+
+
+def _numbers(column: pd.Series, name: str, label: str, *, decimal_comma: bool) -> np.ndarray:
+    text = column.str.strip()
+    if decimal_comma:
+        text = text.str.replace(",", ".", regex=False)
+    values = pd.to_numeric(text, errors="coerce")
+    bad = np.flatnonzero(values.isna() & text.notna())
+    if bad.size:
+        msg = (
+            f"{name}: column {label!r}: expected numbers; rows {_rows(bad)} hold other text "
+            f"(first: {text.iloc[bad[0]]!r})"
+        )
+        raise UploadError(msg)
+    return values.to_numpy(dtype=float)
+
+
+def _typed(column: pd.Series) -> pd.Series:
+    """Numbers for a column that holds only numbers, but text if any has a leading zero (codes)."""
+    text = column.dropna().str.strip()
+    if text.empty or text.str.match(r"[+-]?0\d").any():
+        return column
+    numbers = pd.to_numeric(column.str.strip(), errors="coerce")
+    return numbers if numbers[text.index].notna().all() else column
+
+
+def _write(gdf: gpd.GeoDataFrame, fmt: str, folder: Path, stem: str) -> Path:
+    """Write ``gdf`` as ``folder/stem.<ext>``; return that path."""
+    out = folder / f"{stem}{SUPPORTED_FORMATS[fmt].extensions[0]}"
+    native = gdf.set_crs(resolve_crs(gdf.crs, argument="gdf"), allow_override=True)
+    try:
+        if fmt == "csv":
+            _csv_frame(to_wgs84(native)).to_csv(out, index=False, encoding="utf-8-sig")
+        elif fmt == "shp":
+            _write_shapefile(native, folder / "parts", stem, out)
+        else:
+            data = native if fmt == "gpkg" else to_wgs84(native)
+            data.to_file(out, driver=_DRIVERS[fmt], layer=stem, engine="pyogrio")
+    except (DataSourceError, DataLayerError) as e:
+        msg = f"gdf: could not be written as {SUPPORTED_FORMATS[fmt].label}: {e}"
+        raise GISInputError(msg) from e
+    return out
+
+
+def _write_shapefile(gdf: gpd.GeoDataFrame, parts: Path, stem: str, out: Path) -> None:
+    kinds = {kind.removeprefix("Multi") for kind in gdf.geom_type.dropna()}
+    if len(kinds) > 1:
+        msg = (
+            f"gdf: expected one geometry type for a Shapefile, got {', '.join(sorted(kinds))}; "
+            "export as GeoPackage or GeoJSON instead"
+        )
+        raise GISInputError(msg)
+    parts.mkdir()
+    renamed = gdf.rename(columns=_dbf_names([c for c in gdf.columns if c != gdf.geometry.name]))
+    renamed.to_file(
+        parts / f"{stem}.shp", driver="ESRI Shapefile", encoding="UTF-8", engine="pyogrio"
+    )
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
+        for part in sorted(parts.iterdir()):
+            archive.write(part, part.name)
+
+
+def _dbf_names(columns: list[str]) -> dict[str, str]:
+    """Unique field names of at most 10 UTF-8 bytes, as dBase requires."""
+    names: dict[str, str] = {}
+    for column in columns:
+        short, n = _clip_utf8(str(column), 10), 1
+        while short.lower() in {v.lower() for v in names.values()}:
+            suffix = f"_{n}"
+            short, n = _clip_utf8(str(column), 10 - len(suffix)) + suffix, n + 1
+        names[column] = short
+    return names
+
+
+def _clip_utf8(text: str, size: int) -> str:
+    return text.encode("utf-8")[:size].decode("utf-8", errors="ignore")
+
+
+def _csv_frame(gdf: gpd.GeoDataFrame) -> pd.DataFrame:
+    """Attributes plus ``lon``/``lat`` for points, else WKT ``geometry`` and centroid lon/lat."""
+    geoms = np.asarray(gdf.geometry.array)
+    frame = pd.DataFrame(gdf.drop(columns=gdf.geometry.name))
+    points = bool((shapely.get_type_id(geoms[~shapely.is_missing(geoms)]) == 0).all())
+    if not points:
+        frame["geometry"] = shapely.to_wkt(geoms, rounding_precision=-1)
+        geoms = shapely.centroid(geoms)
+    frame["lon"], frame["lat"] = shapely.get_x(geoms), shapely.get_y(geoms)
+    return frame
+
+
+def _check_writable(gdf: gpd.GeoDataFrame) -> None:
+    if not isinstance(gdf, gpd.GeoDataFrame):
+        raise GISInputError(f"gdf: expected a GeoDataFrame, got {type(gdf).__name__}")
+    if gdf.crs is None:
+        msg = "gdf: no CRS: expected a GeoDataFrame with a CRS; set one with .set_crs() first"
+        raise CRSError(msg)
+
+
+def _check_format(fmt: str) -> None:
+    if fmt not in SUPPORTED_FORMATS:
+        raise GISInputError(f"fmt: expected one of {', '.join(SUPPORTED_FORMATS)}, got {fmt!r}")
+
+
+def _sniff(name: str, suffix: str, head: bytes) -> None:
+    """Refuse content that does not match the extension (a PNG named .geojson, say)."""
+    text = head.removeprefix(b"\xef\xbb\xbf").lstrip()
+    expected, ok = {
+        ".geojson": ("GeoJSON text starting with '{'", text.startswith(b"{")),
+        ".json": ("GeoJSON text starting with '{'", text.startswith(b"{")),
+        ".gpkg": ("a GeoPackage (SQLite) database", head.startswith(b"SQLite format 3\x00")),
+        ".zip": ("a zip archive", head.startswith((b"PK\x03\x04", b"PK\x05\x06"))),
+        ".shp": ("a Shapefile .shp", head.startswith(b"\x00\x00\x27\x0a")),
+        ".kml": ("KML (XML) text starting with '<'", text.startswith(b"<")),
+        ".csv": ("CSV text", _describe(head).startswith("text")),
+    }[suffix]
+    if not ok:
+        raise UploadError(f"{name}: expected {expected}; found {_describe(head)}")
+
+
+def _describe(head: bytes) -> str:
+    for magic, what in _MAGIC.items():
+        if head.startswith(magic):
+            return what
+    if b"\x00" in head:
+        return "binary data"
+    return f"text starting with {head[:32].decode('utf-8', errors='replace')!r}"
+
+
+def _format_of(name: str, argument: str) -> str:
+    suffix = Path(name).suffix.lower()
+    if suffix not in _FORMAT_BY_SUFFIX:
+        msg = f"{argument}: expected a file ending in {', '.join(_FORMAT_BY_SUFFIX)}, got {name!r}"
+        raise UploadError(msg)
+    return _FORMAT_BY_SUFFIX[suffix]
+
+
+def _with_geometry(gdf: gpd.GeoDataFrame, geoms: np.ndarray, crs: CRS) -> gpd.GeoDataFrame:
+    frame = gdf.drop(columns=gdf.geometry.name)
+    return gpd.GeoDataFrame(frame, geometry=gpd.GeoSeries(geoms, index=gdf.index, crs=crs))
+
+
+def _swap_xy(coords: np.ndarray) -> np.ndarray:
+    swapped = coords.copy()
+    swapped[:, [0, 1]] = coords[:, [1, 0]]
+    return swapped
+
+
+def _rows(positions: np.ndarray) -> str:
+    shown = ", ".join(str(i + 1) for i in positions[:REPORTED_ROWS])
+    return shown + (", …" if positions.size > REPORTED_ROWS else "")
+
+
+def _crs_id(crs: CRS) -> str:
+    authority = crs.to_authority(min_confidence=100)
+    return ":".join(authority) if authority else crs.to_wkt()
+
+
+def _describe_crs(crs: CRS) -> str:
+    authority = crs.to_authority(min_confidence=100)
+    return f"{':'.join(authority)} ({crs.name})" if authority else repr(crs.name)
+
+
+def _size(size: int) -> str:
+    return f"{size:,} bytes" if size < 1024**2 else f"{size / 1024**2:,.1f} MB"
