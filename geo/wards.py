@@ -219,6 +219,8 @@ def shares(old: gpd.GeoDataFrame, new: gpd.GeoDataFrame, measure_crs: str) -> pd
 
 
 def _shares_core(old_m: gpd.GeoDataFrame, new_m: gpd.GeoDataFrame) -> pd.DataFrame:
+    old_m = old_m.reset_index(drop=True)
+    new_m = new_m.reset_index(drop=True)  # store layers are indexed by "fid"
     old_m = old_m.assign(
         old_ward=old_m["name"],
         old_district=old_m.get("district", ""),
