@@ -1,0 +1,55 @@
+"""The ward web GIS: Streamlit entry point with the language switch and the page router."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from geo.errors import ConfigError, GISInputError, StoreError
+from ui import state
+from ui.i18n import LANG_NAMES, t
+
+st.set_page_config(page_title="Web GIS", page_icon="🗺️", layout="wide")
+
+try:
+    settings = state.get_settings()
+    profile = settings.profile
+except ConfigError as e:
+    st.error(t("app.config_error", "vi", error=e))
+    st.stop()
+
+lang = state.lang()
+pages = [
+    st.Page("views/map.py", title=t("nav.map", lang), icon=":material/map:", url_path="map",
+            default=True),
+    st.Page("views/merger.py", title=t("nav.merger", lang), icon=":material/merge:",
+            url_path="merger"),
+    st.Page("views/lookup.py", title=t("nav.lookup", lang), icon=":material/search:",
+            url_path="lookup"),
+    st.Page("views/data.py", title=t("nav.data", lang), icon=":material/database:",
+            url_path="data"),
+]  # fmt: skip
+page = st.navigation(pages)
+
+with st.sidebar:
+    st.markdown(f"**{t('app.title', lang, ward=profile.name)}**")
+    st.caption(
+        t("app.ward_caption", lang, kind=profile.kind, ward=profile.name, province=profile.province)
+        + " · "
+        + t("app.since", lang)
+    )
+    st.radio(
+        t("app.language", lang),
+        options=list(LANG_NAMES),
+        index=list(LANG_NAMES).index(settings.lang),
+        format_func=LANG_NAMES.__getitem__,
+        key="lang",
+        horizontal=True,
+    )
+
+try:
+    state.get_store()
+except (StoreError, GISInputError, ConfigError) as e:
+    st.error(t("app.store_error", lang, error=e))
+    st.stop()
+
+page.run()

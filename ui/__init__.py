@@ -1,0 +1,1 @@
+"""Streamlit-side helpers: texts in two languages, cached state and the map builder."""

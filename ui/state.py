@@ -1,0 +1,160 @@
+"""Cached access for the pages: settings, the seeded store, layers and merger results."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import geopandas as gpd
+import pandas as pd
+import streamlit as st
+
+from geo import wards
+from geo.config import Settings, load_settings
+from geo.io import ImportResult, export_bytes, read_vector
+from geo.store import LayerInfo, Store, open_store
+from geo.wards import LookupResult, PointLookup, WardSummary
+
+LANGS = ("vi", "en")
+
+
+def _env_key() -> tuple[tuple[str, str], ...]:
+    return tuple(sorted((k, v) for k, v in os.environ.items() if k.startswith("GIS_")))
+
+
+@st.cache_resource(show_spinner=False)
+def _settings(env: tuple[tuple[str, str], ...]) -> Settings:
+    return load_settings(dict(env))
+
+
+def get_settings() -> Settings:
+    """The settings, read once per distinct set of ``GIS_*`` variables."""
+    return _settings(_env_key())
+
+
+def lang() -> str:
+    """The UI language chosen in the sidebar (the configured default until then)."""
+    value = st.session_state.get("lang")
+    return value if value in LANGS else get_settings().lang
+
+
+@st.cache_resource(show_spinner=False)
+def _store(db_url: str, ward: str, _config: Settings) -> Store:
+    store = open_store(db_url)
+    wards.seed_store(store, _config.profile)
+    return store
+
+
+def get_store() -> Store:
+    """The store, opened and seeded with the ward layers once per process."""
+    settings = get_settings()
+    return _store(settings.db_url, settings.ward, settings)
+
+
+def catalog() -> list[LayerInfo]:
+    """Every layer in the store (not cached: it is one small query)."""
+    return get_store().list_layers()
+
+
+def layer_token(layer_id: str) -> str:
+    """A value that changes whenever the layer is written; part of every cache key."""
+    info = get_store().layer_info(layer_id)
+    return f"{info.updated_at}|{info.feature_count}"
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def _read_layer(
+    db_url: str, layer_id: str, token: str, bbox: tuple[float, float, float, float] | None
+) -> gpd.GeoDataFrame:
+    return get_store().read_layer(layer_id, bbox=bbox)
+
+
+def read_layer(
+    layer_id: str, bbox: tuple[float, float, float, float] | None = None
+) -> gpd.GeoDataFrame:
+    """A layer's features (EPSG:4326, indexed by ``fid``), optionally within ``bbox``."""
+    return _read_layer(get_settings().db_url, layer_id, layer_token(layer_id), bbox)
+
+
+def _tokens() -> tuple[str, str]:
+    return layer_token(wards.OLD_LAYER), layer_token(wards.NEW_LAYER)
+
+
+def _ward_frames() -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
+    """The old and the new ward layers, as geo.wards takes them."""
+    return read_layer(wards.OLD_LAYER), read_layer(wards.NEW_LAYER)
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def _summary(db_url: str, ward: str, tokens: tuple[str, str]) -> WardSummary:
+    settings = get_settings()
+    return wards.ward_summary(*_ward_frames(), settings.profile)
+
+
+def summary() -> WardSummary:
+    """The configured ward's summary: areas, population and composition."""
+    settings = get_settings()
+    return _summary(settings.db_url, settings.ward, _tokens())
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def _merger(db_url: str, ward: str, tokens: tuple[str, str]) -> pd.DataFrame:
+    settings = get_settings()
+    return wards.merger_table(*_ward_frames(), settings.profile)
+
+
+def merger() -> pd.DataFrame:
+    """How the old wards around the configured ward were divided among new wards."""
+    settings = get_settings()
+    return _merger(settings.db_url, settings.ward, _tokens())
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _lookup_name(db_url: str, ward: str, tokens: tuple[str, str], query: str) -> list[LookupResult]:
+    settings = get_settings()
+    return wards.lookup_name(query, *_ward_frames(), settings.profile)
+
+
+def lookup_name(query: str) -> list[LookupResult]:
+    """New ward(s) of an old ward, however its name is written."""
+    settings = get_settings()
+    return _lookup_name(settings.db_url, settings.ward, _tokens(), query.strip())
+
+
+def lookup_point(lon: float, lat: float) -> PointLookup:
+    """The old and new wards containing a lon/lat point."""
+    return wards.lookup_point(lon, lat, *_ward_frames())
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _export(db_url: str, layer_id: str, token: str, fmt: str) -> tuple[bytes, str, str]:
+    gdf = read_layer(layer_id)
+    gdf = gdf.drop(columns=[c for c in gdf.columns if c.startswith("_")])
+    return export_bytes(gdf, fmt, name=layer_id)
+
+
+def export(layer_id: str, fmt: str) -> tuple[bytes, str, str]:
+    """A layer as a file: ``(bytes, filename, mime)``."""
+    return _export(get_settings().db_url, layer_id, layer_token(layer_id), fmt)
+
+
+@st.cache_data(show_spinner=False, max_entries=2)
+def read_upload(
+    data: bytes,
+    filename: str,
+    crs: str | None,
+    swap_xy: bool,
+    repair: bool,
+    max_bytes: int,
+) -> ImportResult:
+    """An uploaded file read by :func:`geo.io.read_vector`, cached for the next reruns."""
+    return read_vector(
+        data, filename=filename, crs=crs, swap_xy=swap_xy, repair=repair, max_bytes=max_bytes
+    )
+
+
+def write_layer(layer_id: str, gdf: gpd.GeoDataFrame, **kwargs: Any) -> int:
+    """Write a layer (one transaction) and drop cached results that depended on it."""
+    count = get_store().write_layer(layer_id, gdf, **kwargs)
+    st.cache_data.clear()
+    return count
