@@ -13,6 +13,7 @@ import shapely
 from shapely.geometry.base import BaseGeometry
 
 from geo.errors import GISInputError, StoreError
+from geo.store import BBox
 from geo.store_sql import SQLStore
 
 SRS_ID = 4326
@@ -70,7 +71,14 @@ def _register_gpkg_functions(conn: sqlite3.Connection) -> None:
 
 
 class GeoPackageStore(SQLStore):
-    """The store in a GeoPackage file: WAL journal, an R-tree on feature boxes."""
+    """The store in a GeoPackage file: WAL journal, the standard GeoPackage R-tree.
+
+    Other programs (QGIS, ogr2ogr, another Python process) may open the file at any time.
+    Do not open it with GDAL (pyogrio, ``geopandas.read_file``) *in the same process* while a
+    store is open on it: GDAL links its own SQLite, and POSIX locks are per process, so when
+    GDAL closes the file it deletes the WAL that this connection still uses. Export through
+    the store (``read_layer``) instead.
+    """
 
     backend = "gpkg"
     dialect = "sqlite"
@@ -99,9 +107,12 @@ class GeoPackageStore(SQLStore):
 
     def migrate(self) -> int:
         """Apply migrations, then checkpoint so GDAL sees the GeoPackage header at once."""
-        version = super().migrate()
-        with self._lock:
-            self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        try:
+            version = super().migrate()
+            with self._lock:
+                self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        except sqlite3.Error as e:
+            raise StoreError(f"url: the GeoPackage {self.path} is not usable: {e}") from e
         return version
 
     def _begin(self, cur: Any) -> None:
@@ -123,11 +134,15 @@ class GeoPackageStore(SQLStore):
     def _decode_geoms(self, values: Sequence[Any]) -> np.ndarray:
         return shapely.from_wkb([decode_gpkg(v) for v in values])
 
-    def _bbox_sql(self) -> str:
-        return (
+    def _bbox_clause(self, bbox: BBox) -> tuple[str, tuple[float, ...]]:
+        # The R-tree holds float32 boxes rounded outward; re-check the blob's exact envelope.
+        x0, y0, x1, y1 = bbox
+        sql = (
             "f.id IN (SELECT id FROM rtree_features_geom WHERE maxx >= ? AND maxy >= ? "
-            "AND minx <= ? AND miny <= ?)"
+            "AND minx <= ? AND miny <= ?) AND ST_MaxX(f.geom) >= ? AND ST_MaxY(f.geom) >= ? "
+            "AND ST_MinX(f.geom) <= ? AND ST_MinY(f.geom) <= ?"
         )
+        return sql, (x0, y0, x1, y1, x0, y0, x1, y1)
 
     def _after_insert(self, cur: Any, layer_id: str, first_fid: int, geoms: np.ndarray) -> None:
         cur.execute(
@@ -139,9 +154,9 @@ class GeoPackageStore(SQLStore):
         )
 
     def _layer_bounds(self, cur: Any, layer_id: str) -> tuple[Any, ...]:
-        cur.execute(
-            "SELECT COUNT(*), MIN(r.minx), MIN(r.miny), MAX(r.maxx), MAX(r.maxy) "
-            "FROM features f LEFT JOIN rtree_features_geom r ON r.id = f.id WHERE f.layer_id = ?",
+        cur.execute(  # the blobs' exact envelopes, not the R-tree's float32 boxes
+            "SELECT COUNT(*), MIN(ST_MinX(geom)), MIN(ST_MinY(geom)), MAX(ST_MaxX(geom)), "
+            "MAX(ST_MaxY(geom)) FROM features WHERE layer_id = ?",
             (layer_id,),
         )
         return tuple(cur.fetchone())

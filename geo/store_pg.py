@@ -10,6 +10,7 @@ import psycopg
 import shapely
 
 from geo.errors import StoreError
+from geo.store import BBox
 from geo.store_sql import SQLStore
 
 
@@ -20,6 +21,7 @@ class PostGISStore(SQLStore):
     dialect = "postgresql"
     placeholder = "%s"
     json_param = "%s::jsonb"
+    lock_clause = " FOR UPDATE OF f"
 
     def _connect(self) -> psycopg.Connection[Any]:
         try:
@@ -47,8 +49,14 @@ class PostGISStore(SQLStore):
     def _decode_geoms(self, values: Sequence[Any]) -> np.ndarray:
         return shapely.from_wkb([None if v is None else bytes(v) for v in values])
 
-    def _bbox_sql(self) -> str:
-        return "f.geom && ST_MakeEnvelope(%s, %s, %s, %s, 4326)"
+    def _bbox_clause(self, bbox: BBox) -> tuple[str, tuple[float, ...]]:
+        # && compares float4 index boxes rounded outward; re-check the exact box.
+        x0, y0, x1, y1 = bbox
+        sql = (
+            "f.geom && ST_MakeEnvelope(?, ?, ?, ?, 4326) AND ST_XMax(f.geom) >= ? "
+            "AND ST_YMax(f.geom) >= ? AND ST_XMin(f.geom) <= ? AND ST_YMin(f.geom) <= ?"
+        )
+        return sql, (x0, y0, x1, y1, x0, y0, x1, y1)
 
     def _layer_bounds(self, cur: Any, layer_id: str) -> tuple[Any, ...]:
         cur.execute(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import abc
 import json
 import math
+import numbers
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -17,6 +18,7 @@ import pandas as pd
 import shapely
 from shapely.geometry.base import BaseGeometry
 
+from geo.crs import to_wgs84
 from geo.errors import ConflictError, CRSError, GISInputError, NotFoundError
 from geo.migrations import LATEST, MIGRATIONS, Dialect
 from geo.store import BBox, Feature, LayerInfo, Store, WriteMode, check_layer_id
@@ -51,31 +53,38 @@ def props_records(frame: pd.DataFrame) -> list[dict[str, Any]]:
     ]
 
 
-def dtypes_of(frame: pd.DataFrame) -> dict[str, str]:
-    """Column dtypes to restore on read (JSON keeps no dtype)."""
-    return {str(c): str(t) for c, t in frame.dtypes.items()}
+def dtypes_of(frame: pd.DataFrame) -> list[list[str]]:
+    """Columns in order with their dtypes, to restore on read (JSON keeps neither).
+
+    A list of pairs, not a mapping: PostgreSQL's JSONB does not keep key order.
+    """
+    return [[str(c), str(t)] for c, t in frame.dtypes.items()]
 
 
-def restore_dtypes(frame: pd.DataFrame, dtypes: Mapping[str, str]) -> pd.DataFrame:
-    """Give columns read back from JSON their written dtypes where that is lossless."""
-    for col, dtype in dtypes.items():
-        if col not in frame.columns:
-            continue
-        if dtype in ("str", "string", "object"):
+def restore_dtypes(frame: pd.DataFrame, dtypes: Sequence[Sequence[str]]) -> pd.DataFrame:
+    """Give columns read back from JSON their written dtypes where the values allow it."""
+    for col, dtype in dtypes:
+        if col not in frame.columns or dtype in ("str", "string", "object"):
             continue
         try:
-            target = np.dtype(dtype)
-            if target.kind in "iu" and frame[col].notna().all():
+            target = pd.api.types.pandas_dtype(dtype)
+            values = frame[col]
+            if isinstance(target, pd.DatetimeTZDtype) or target.kind == "M":
+                frame[col] = pd.to_datetime(values, utc=isinstance(target, pd.DatetimeTZDtype))
                 frame[col] = frame[col].astype(target)
-            elif target.kind == "f":
-                frame[col] = pd.to_numeric(frame[col]).astype(target)
-            elif target.kind == "b" and frame[col].notna().all():
-                frame[col] = frame[col].astype(bool)
-            elif target.kind == "M":
-                frame[col] = pd.to_datetime(frame[col]).astype(target)
+            elif isinstance(target, np.dtype) and target.kind in "iub" and values.isna().any():
+                continue  # a numpy int or bool column cannot hold the missing values an edit made
+            elif isinstance(target, np.dtype) and target.kind in "iuf":
+                frame[col] = pd.to_numeric(values).astype(target)
+            else:
+                frame[col] = values.astype(target)
         except (TypeError, ValueError):
             continue  # values were edited to another type; keep them as read
     return frame
+
+
+def _has_nul(text: str) -> bool:
+    return "\\u0000" in text
 
 
 class SQLStore(Store):
@@ -116,8 +125,9 @@ class SQLStore(Store):
         """Stored values → shapely geometries."""
 
     @abc.abstractmethod
-    def _bbox_sql(self) -> str:
-        """A WHERE clause fragment on ``f`` taking (minx, miny, maxx, maxy)."""
+    def _bbox_clause(self, bbox: BBox) -> tuple[str, tuple[float, ...]]:
+        """A WHERE fragment on ``f`` (``?`` placeholders) whose box meets ``bbox``, and its
+        parameters."""
 
     def _after_insert(
         self, cur: Any, layer_id: str, first_fid: int, geoms: np.ndarray
@@ -268,7 +278,7 @@ class SQLStore(Store):
         clash = RESERVED_COLUMNS & set(gdf.columns) - {gdf.geometry.name}
         if clash:
             raise GISInputError(f"gdf: columns {sorted(clash)} are reserved; rename them first")
-        data = gdf.to_crs(4326) if gdf.crs.to_epsg() != 4326 else gdf
+        data = gdf if gdf.crs.to_epsg() == 4326 else to_wgs84(gdf)  # VN-2000: pinned EPSG:6960
         return self._write_layer_core(
             layer_id, data, title or layer_id, source, licence, mode, user, dict(meta or {})
         )
@@ -286,7 +296,11 @@ class SQLStore(Store):
     ) -> int:
         geoms = np.asarray(gdf.geometry.values, dtype=object)
         attrs = pd.DataFrame(gdf.drop(columns=gdf.geometry.name))
-        records = props_records(attrs)
+        texts = [json.dumps(rec, ensure_ascii=False) for rec in props_records(attrs)]
+        bad = [i for i, text in enumerate(texts) if _has_nul(text)]
+        if bad:
+            msg = f"gdf: rows {bad[:5]} contain a NUL character (\\x00) in text; remove it first"
+            raise GISInputError(msg)
         stamp = now_iso()
         types = sorted({g.geom_type for g in geoms if g is not None and not g.is_empty})
         with self._write() as cur:
@@ -296,10 +310,20 @@ class SQLStore(Store):
             row = cur.fetchone()
             if row is not None and mode == "replace":
                 cur.execute(self._sql("DELETE FROM features WHERE layer_id = ?"), (layer_id,))
-            start = 1 if row is None or mode == "replace" else int(row[0])
+            # fids are never reused, even after delete_layer, so a history row always means
+            # one feature.
+            if row is None:
+                cur.execute(
+                    self._sql("SELECT COALESCE(MAX(fid), 0) + 1 FROM feature_history "
+                              "WHERE layer_id = ?"),
+                    (layer_id,),
+                )  # fmt: skip
+                start = int(cur.fetchone()[0])
+            else:
+                start = int(row[0])
             old_meta = {} if row is None else self._load_json(row[1]) or {}
             kept = old_meta if mode == "append" else {}
-            dtypes = {**kept.get("dtypes", {}), **dtypes_of(attrs)}
+            dtypes = _merge_dtypes(kept.get("dtypes", []), dtypes_of(attrs))
             meta = {**kept, **meta, "dtypes": dtypes}
             if row is None:
                 cur.execute(
@@ -309,7 +333,7 @@ class SQLStore(Store):
                     ),
                     (layer_id, title, source, licence, stamp, user, json.dumps(meta)),
                 )
-            fids = list(range(start, start + len(records)))
+            fids = list(range(start, start + len(texts)))
             geom_params = self._geom_params(geoms)
             cur.executemany(
                 self._sql(
@@ -317,12 +341,12 @@ class SQLStore(Store):
                     f"updated_by) VALUES (?, ?, {self.json_param}, {self._geom_sql()}, 1, ?, ?)"
                 ),
                 [
-                    (layer_id, fid, json.dumps(rec, ensure_ascii=False), g, stamp, user)
-                    for fid, rec, g in zip(fids, records, geom_params, strict=True)
+                    (layer_id, fid, text, g, stamp, user)
+                    for fid, text, g in zip(fids, texts, geom_params, strict=True)
                 ],
             )
             self._after_insert(cur, layer_id, start, geoms)
-            self._refresh_layer(cur, layer_id, start + len(records), stamp, user)
+            self._refresh_layer(cur, layer_id, stamp, user, next_fid=start + len(texts))
             cur.execute(
                 self._sql(
                     f"UPDATE layers SET title = ?, source = COALESCE(NULLIF(?, ''), source), "
@@ -336,20 +360,23 @@ class SQLStore(Store):
                     "INSERT INTO layer_events (layer_id, action, at, by, feature_count, source) "
                     "VALUES (?, ?, ?, ?, ?, ?)"
                 ),
-                (layer_id, mode, stamp, user, len(records), source),
+                (layer_id, mode, stamp, user, len(texts), source),
             )
-        return len(records)
+        return len(texts)
 
     @abc.abstractmethod
     def _layer_bounds(self, cur: Any, layer_id: str) -> tuple[Any, ...]:
         """(count, minx, miny, maxx, maxy) of a layer's features."""
 
-    def _refresh_layer(self, cur: Any, layer_id: str, next_fid: int, stamp: str, user: str) -> None:
+    def _refresh_layer(
+        self, cur: Any, layer_id: str, stamp: str, user: str, *, next_fid: int | None = None
+    ) -> None:
         count, *bounds = self._layer_bounds(cur, layer_id)
         cur.execute(
             self._sql(
-                "UPDATE layers SET feature_count = ?, next_fid = ?, minx = ?, miny = ?, "
-                "maxx = ?, maxy = ?, updated_at = ?, updated_by = ? WHERE layer_id = ?"
+                "UPDATE layers SET feature_count = ?, next_fid = COALESCE(?, next_fid), "
+                "minx = ?, miny = ?, maxx = ?, maxy = ?, updated_at = ?, updated_by = ? "
+                "WHERE layer_id = ?"
             ),
             (int(count), next_fid, *bounds, stamp, user, layer_id),
         )
@@ -371,8 +398,9 @@ class SQLStore(Store):
         )
         params: tuple[Any, ...] = (layer_id,)
         if bbox is not None:
-            sql += f" AND {self._bbox_sql()}"
-            params += bbox
+            clause, bbox_params = self._bbox_clause(bbox)
+            sql += f" AND {clause}"
+            params += bbox_params
         with self._read() as cur:
             cur.execute(self._sql(sql + " ORDER BY f.fid"), params)
             rows = cur.fetchall()
@@ -381,12 +409,13 @@ class SQLStore(Store):
     def _frame(
         self, rows: list[Sequence[Any]], info: LayerInfo, columns: list[str] | None
     ) -> gpd.GeoDataFrame:
-        dtypes: dict[str, str] = info.meta.get("dtypes", {})
+        dtypes: list[list[str]] = info.meta.get("dtypes", [])
+        names = [name for name, _ in dtypes]
         props = pd.DataFrame.from_records(
-            [self._load_json(r[1]) for r in rows], columns=list(dtypes) or None
+            [self._load_json(r[1]) for r in rows], columns=names or None
         )
         if columns is not None:
-            missing = sorted(set(columns) - set(props.columns) - set(dtypes))
+            missing = sorted(set(columns) - set(props.columns))
             if missing:
                 msg = f"columns: layer {info.layer_id!r} has no columns {missing}"
                 raise GISInputError(msg)
@@ -412,11 +441,28 @@ class SQLStore(Store):
             )
 
     # --- features --------------------------------------------------------------------
-    def _fetch_feature(self, cur: Any, layer_id: str, fid: int) -> Feature | None:
+    def _add_columns(self, cur: Any, layer_id: str, names: list[str]) -> None:
+        """Record attributes an edit introduced, so ``read_layer`` shows them."""
+        if not names:
+            return
+        cur.execute(self._sql("SELECT meta FROM layers WHERE layer_id = ?"), (layer_id,))
+        meta = self._load_json(cur.fetchone()[0]) or {}
+        meta["dtypes"] = _merge_dtypes(meta.get("dtypes", []), [[n, "object"] for n in names])
+        cur.execute(
+            self._sql(f"UPDATE layers SET meta = {self.json_param} WHERE layer_id = ?"),
+            (json.dumps(meta, ensure_ascii=False), layer_id),
+        )
+
+    lock_clause = ""
+
+    def _fetch_feature(
+        self, cur: Any, layer_id: str, fid: int, *, lock: bool = False
+    ) -> Feature | None:
         cur.execute(
             self._sql(
                 f"SELECT f.fid, f.props, {self._geom_select()}, f.version, f.updated_at, "
                 "f.updated_by FROM features f WHERE f.layer_id = ? AND f.fid = ?"
+                + (self.lock_clause if lock else "")
             ),
             (layer_id, fid),
         )
@@ -455,9 +501,14 @@ class SQLStore(Store):
     ) -> Feature:
         """Optimistic update: refused with ``ConflictError`` if the version moved on."""
         check_layer_id(layer_id)
-        if not isinstance(expected_version, int) or expected_version < 1:
+        if (
+            not isinstance(expected_version, numbers.Integral)
+            or isinstance(expected_version, bool)
+            or expected_version < 1
+        ):
             msg = f"expected_version: expected a positive integer, got {expected_version!r}"
             raise GISInputError(msg)
+        expected_version = int(expected_version)
         if not user:
             raise GISInputError("user: expected who makes the change, got an empty name")
         if props is None and geometry is None:
@@ -468,8 +519,10 @@ class SQLStore(Store):
         clash = RESERVED_COLUMNS & set(changes)
         if clash:
             raise GISInputError(f"props: {sorted(clash)} are reserved and cannot be set")
+        if _has_nul(json.dumps(changes)):
+            raise GISInputError("props: text contains a NUL character (\\x00); remove it first")
         with self._write() as cur:
-            current = self._fetch_feature(cur, layer_id, int(fid))
+            current = self._fetch_feature(cur, layer_id, int(fid), lock=True)
             if current is None:
                 raise NotFoundError(f"fid: no feature {fid!r} in layer {layer_id!r}")
             if current.version != expected_version:
@@ -498,6 +551,8 @@ class SQLStore(Store):
             )  # fmt: skip
             if cur.rowcount != 1:
                 raise self._conflict(cur, current, expected_version)
+            self._add_columns(cur, layer_id, [k for k in changes if k not in current.props])
+            self._refresh_layer(cur, layer_id, stamp, user)
             cur.execute(
                 self._sql(
                     "INSERT INTO feature_history (layer_id, fid, version, action, changed_at, "
@@ -575,6 +630,13 @@ class SQLStore(Store):
         return pd.DataFrame(
             rows, columns=["layer_id", "action", "at", "by", "feature_count", "source"]
         )
+
+
+def _merge_dtypes(old: Sequence[Sequence[str]], new: Sequence[Sequence[str]]) -> list[list[str]]:
+    """Column order and dtypes after adding ``new`` to ``old``: new dtypes win, order kept."""
+    merged = {name: dtype for name, dtype in old}
+    merged.update({name: dtype for name, dtype in new})
+    return [[name, dtype] for name, dtype in merged.items()]
 
 
 def _check_bbox(bbox: BBox) -> BBox:
