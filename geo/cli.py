@@ -189,7 +189,7 @@ def cmd_import(args: argparse.Namespace, settings: Settings, store: Store) -> An
     )
     count = store.write_layer(
         args.layer,
-        result.gdf,
+        wards.conform_layer(args.layer, result.gdf),
         title=args.title or args.layer,
         source=args.source or args.file.name,
         licence=args.licence,

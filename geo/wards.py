@@ -163,6 +163,36 @@ def _apply_merges(
     return gdf.sort_values(["district", "name"], ignore_index=True)
 
 
+def conform_layer(layer_id: str, gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """Check that a replacement for a ward layer has what the analysis needs.
+
+    Other layers pass through unchanged. A ward layer (your own boundaries, or OpenStreetMap's)
+    needs polygons and a ``name`` column; the optional columns the analysis reads
+    (``before_merger``, ``district``, ...) are added empty when missing.
+
+    Raises
+    ------
+    GISInputError
+        When ``name`` is missing or a geometry is not a polygon.
+    """
+    if layer_id not in (NEW_LAYER, OLD_LAYER):
+        return gdf
+    if "name" not in gdf.columns:
+        msg = (
+            f"{layer_id}: a ward layer needs a 'name' column with each ward's name; "
+            f"got the columns {[c for c in gdf.columns if c != gdf.geometry.name]}"
+        )
+        raise GISInputError(msg)
+    kinds = set(gdf.geom_type.dropna()) - {"Polygon", "MultiPolygon"}
+    if kinds:
+        raise GISInputError(f"{layer_id}: expected ward polygons, got {sorted(kinds)} too")
+    out = gdf.copy()
+    for col in NEW_COLUMNS if layer_id == NEW_LAYER else OLD_COLUMNS:
+        if col not in out.columns:
+            out[col] = out["name"] if col == "gadm_units" else None
+    return out
+
+
 def seed_store(store: Store, profile: WardProfile, *, user: str = "system") -> list[str]:
     """Write the shipped ward layers into ``store`` where they are missing.
 

@@ -131,3 +131,23 @@ def test_python_dash_m_geo_runs(db: Path) -> None:
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)[0]["new_wards"][0][0] == "An Khánh"
+
+
+def test_replacing_a_ward_layer_with_bare_boundaries_keeps_the_analysis_working(
+    db: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A user's own (or OpenStreetMap's) boundaries carry only a name: that is enough."""
+    wards = gpd.read_file(ROOT / "data/wards/hcmc_wards_2025_new.geojson")
+    bare = wards[["name", "geometry"]]
+    src = tmp_path / "osm_like.geojson"
+    bare.to_file(src)
+    code, _ = run("import", str(src), "--layer", "wards_new", "--mode", "replace")
+    assert code == 0
+    code, ward = run("wards", "--ward", "An Khánh")
+    assert code == 0
+    assert ward["measured_area_km2"] == pytest.approx(18.2, abs=0.1)  # type: ignore[index]
+    assert ward["before_merger"] == []  # type: ignore[index]
+    nameless = tmp_path / "nameless.geojson"
+    wards[["ward_code", "geometry"]].to_file(nameless)
+    assert main(["import", str(nameless), "--layer", "wards_new"], out=io.StringIO()) == 2
+    assert "needs a 'name' column" in capsys.readouterr().err

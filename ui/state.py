@@ -155,6 +155,6 @@ def read_upload(
 
 def write_layer(layer_id: str, gdf: gpd.GeoDataFrame, **kwargs: Any) -> int:
     """Write a layer (one transaction) and drop cached results that depended on it."""
-    count = get_store().write_layer(layer_id, gdf, **kwargs)
+    count = get_store().write_layer(layer_id, wards.conform_layer(layer_id, gdf), **kwargs)
     st.cache_data.clear()
     return count
