@@ -33,6 +33,16 @@ class LayerInfo:
     updated_by: str
     meta: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def columns(self) -> list[str]:
+        """The layer's attribute names, in the order they were written."""
+        return [name for name, _ in self.meta.get("dtypes", [])]
+
+    @property
+    def attribution(self) -> str:
+        """The credit line for maps: the recorded attribution, else the source."""
+        return str(self.meta.get("attribution") or self.source)
+
 
 @dataclass(frozen=True)
 class Feature:

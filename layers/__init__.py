@@ -5,9 +5,11 @@ from __future__ import annotations
 import importlib
 import pkgutil
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cache
 from typing import Any
+
+from geo.store import LayerInfo
 
 Labels = Mapping[str, str]
 """A text in every UI language, keyed by language code (``"vi"``, ``"en"``)."""
@@ -157,3 +159,36 @@ def generic(
         default_visible=False,
         z=z,
     )
+
+
+def specs_for(infos: Sequence[LayerInfo]) -> list[LayerSpec]:
+    """The specs to draw the store's layers with, in drawing order.
+
+    A registered layer keeps its module's style, but its source, licence and credit line
+    come from the store: they describe the data actually loaded, which a user may have
+    replaced (their own boundaries, OpenStreetMap's). A layer with no module gets a
+    :func:`generic` spec.
+
+    Parameters
+    ----------
+    infos
+        The store's catalogue, from ``Store.list_layers``.
+    """
+    registered = {spec.id: spec for spec in registry()}
+    specs = []
+    for info in infos:
+        spec = registered.get(info.layer_id)
+        if spec is None:
+            fields = [c for c in info.columns if not c.startswith("_")]
+            spec = generic(
+                info.layer_id, info.title, fields, source=info.source, licence=info.licence
+            )
+        specs.append(
+            replace(
+                spec,
+                source=info.source or spec.source,
+                licence=info.licence or spec.licence,
+                attribution=info.attribution or spec.attribution,
+            )
+        )
+    return sorted(specs, key=lambda spec: spec.z)

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 import layers
+from geo.store import LayerInfo
 from layers import LayerSpec, generic, get, registry
 
 LANGS = ("vi", "en")
@@ -113,3 +114,27 @@ def test_a_module_without_layer_is_an_error(
     monkeypatch.delitem(sys.modules, "layers.zz_broken", raising=False)
     with pytest.raises(TypeError, match="zz_broken"):
         registry()
+
+
+def _info(layer_id: str, **meta: object) -> LayerInfo:
+    return LayerInfo(
+        layer_id=layer_id, title=layer_id.title(), source="osm.geojson", licence="ODbL 1.0",
+        geometry_type="Polygon", feature_count=1, bbox=None, updated_at="", updated_by="",
+        meta=dict(meta),
+    )  # fmt: skip
+
+
+def test_specs_for_credits_the_data_in_the_store_not_the_module() -> None:
+    osm = _info("wards_old", attribution="© OpenStreetMap contributors")
+    (spec,) = layers.specs_for([osm])
+    assert spec.attribution == "© OpenStreetMap contributors"
+    assert (spec.source, spec.licence) == ("osm.geojson", "ODbL 1.0")
+    assert spec.style == layers.get("wards_old").style  # the module still styles it
+
+
+def test_specs_for_gives_imported_layers_a_generic_spec_in_drawing_order() -> None:
+    imported = _info("khu_pho", dtypes=[["name", "str"], ["_note", "str"], ["dan_so", "int64"]])
+    specs = layers.specs_for([imported, _info("wards_new")])
+    assert [s.id for s in specs] == ["wards_new", "khu_pho"]
+    assert [name for name, _ in specs[1].panel_fields] == ["name", "dan_so"]
+    assert specs[1].attribution == "osm.geojson"  # no recorded attribution: the source

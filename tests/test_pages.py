@@ -225,6 +225,12 @@ def test_import_previews_then_writes_a_new_layer(app: AppTest) -> None:
     assert not app.error
     assert "Đã ghi 1 đối tượng vào lớp khu_pho" in _texts(app)
     assert "khu_pho" in set(app.dataframe[0].value.iloc[:, 0])
+    # The imported layer is offered on the map, with its own credit line.
+    app.switch_page("views/map.py").run()
+    assert not app.exception
+    app.checkbox(key="map_show_khu_pho").check().run()
+    assert not app.exception
+    assert "khu_pho.geojson" in _texts(app)
 
 
 def test_import_refuses_a_bad_layer_id_and_writes_nothing(app: AppTest) -> None:
@@ -268,10 +274,17 @@ def test_replacing_a_layer(app: AppTest) -> None:
     ).run()
     app.radio(key="data_target").set_value("replace").run()
     app.selectbox(key="data_replace_id").set_value("wards_old").run()
+    app.text_input(key="data_source").input("© OpenStreetMap contributors").run()
     app.button(key="data_write").click().run()
     assert not app.exception
     counts = dict(zip(*[app.dataframe[0].value.iloc[:, i] for i in (0, 2)], strict=True))
     assert counts["wards_old"] == 1
+    # The map credits the data now loaded, not the GADM data it replaced.
+    app.switch_page("views/map.py").run()
+    assert not app.exception
+    texts = _texts(app)
+    assert "© OpenStreetMap contributors" in texts
+    assert "GADM" not in texts
 
 
 def test_a_bad_ward_setting_is_shown_not_raised(monkeypatch: pytest.MonkeyPatch) -> None:

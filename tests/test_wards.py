@@ -217,7 +217,7 @@ def test_seed_store_writes_layers_once_with_provenance(store: Store) -> None:
     assert wards.seed_store(store, profile) == []
     old_info = store.layer_info(wards.OLD_LAYER)
     assert "non-commercial" in old_info.licence
-    assert old_info.meta["attribution"] == "GADM 4.1 (www.gadm.org)"
+    assert old_info.meta["attribution"] == "GADM 4.1 (www.gadm.org), phi thương mại"
     new = store.read_layer(wards.NEW_LAYER)
     assert len(new) == 168
     assert display_name("AnKhánh") in set(new["name"])

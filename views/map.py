@@ -20,26 +20,6 @@ MAP_HEIGHT = 620
 MARGIN = 0.35  # of the ward's size, around it, for the neighbours read from the store
 
 
-def _specs(lang: str) -> list[LayerSpec]:
-    """Registered layers in the store, then any other store layer with a plain style."""
-    infos = {info.layer_id: info for info in state.catalog()}
-    registered = {spec.id for spec in layers.registry()}
-    specs = [spec for spec in layers.registry() if spec.id in infos]
-    for layer_id, info in infos.items():
-        if layer_id not in registered:
-            fields = [k for k in info.meta.get("dtypes", {}) if not k.startswith("_")]
-            specs.append(
-                layers.generic(
-                    layer_id,
-                    info.title or layer_id,
-                    fields,
-                    source=info.source,
-                    licence=info.licence,
-                )
-            )
-    return specs
-
-
 def _ward_box(profile_name: str, margin: float) -> tuple[float, float, float, float] | None:
     new = state.read_layer(NEW_LAYER)
     ward = new[new["name"] == profile_name] if "name" in new.columns else new.iloc[:0]
@@ -98,7 +78,7 @@ def _panel(selection: dict[str, Any] | None, specs: dict[str, LayerSpec], lang: 
 lang = state.lang()
 settings = state.get_settings()
 ward = settings.profile.name
-specs = _specs(lang)
+specs = layers.specs_for(state.catalog())
 
 st.title(t("map.title", lang, ward=ward))
 st.caption(t("map.intro", lang, ward=ward))
