@@ -78,10 +78,7 @@ pop_planned.metric(
 # Composition -----------------------------------------------------------------------------
 st.subheader(t("merger.composition", lang))
 composition = summary.composition
-if "sliver" in composition.columns:
-    main = composition[~composition["sliver"].astype(bool)]
-else:
-    main = composition
+main = composition[~composition["sliver"]]
 cols = {
     "old_ward": t("merger.col.old_ward", lang),
     "old_district": t("merger.col.district", lang),
@@ -114,8 +111,8 @@ if summary.missing_official:
     st.info(t("merger.missing", lang, names=", ".join(summary.missing_official)))
 if summary.extra_computed:
     st.info(t("merger.extra", lang, names=", ".join(summary.extra_computed)))
-if len(main) < len(composition):
-    st.caption(t("merger.slivers", lang, count=len(composition) - len(main)))
+if not summary.slivers.empty:
+    st.caption(t("merger.slivers", lang, count=len(summary.slivers)))
 
 # Splits ----------------------------------------------------------------------------------
 st.subheader(t("merger.splits", lang))
