@@ -59,7 +59,6 @@ _GPKG_CORE = (
 )
 
 
-
 def _gpkg_rtree(table: str, column: str, pk: str) -> tuple[str, ...]:
     """The GeoPackage R-tree spatial index extension (OGC 12-128r18 F.3) with its triggers.
 
@@ -151,6 +150,33 @@ MIGRATIONS: tuple[Migration, ...] = (
                 id BIGSERIAL PRIMARY KEY, layer_id TEXT NOT NULL, action TEXT NOT NULL,
                 at TEXT NOT NULL, by TEXT NOT NULL, feature_count INTEGER NOT NULL,
                 source TEXT NOT NULL DEFAULT '')""",
+        ),
+    ),
+)
+
+MIGRATIONS += (
+    Migration(
+        2,
+        "effective dates in history; attachments (documents kept with a record, never erased)",
+        sqlite=(
+            "ALTER TABLE feature_history ADD COLUMN effective_at TEXT",
+            """CREATE TABLE attachments (
+                id INTEGER PRIMARY KEY AUTOINCREMENT, layer_id TEXT NOT NULL,
+                fid INTEGER NOT NULL, filename TEXT NOT NULL, mime TEXT NOT NULL,
+                size INTEGER NOT NULL, sha256 TEXT NOT NULL, data BLOB NOT NULL,
+                created_at TEXT NOT NULL, created_by TEXT NOT NULL,
+                deleted_at TEXT, deleted_by TEXT)""",
+            "CREATE INDEX attachments_fid ON attachments (layer_id, fid)",
+        ),
+        postgresql=(
+            "ALTER TABLE feature_history ADD COLUMN effective_at TEXT",
+            """CREATE TABLE attachments (
+                id BIGSERIAL PRIMARY KEY, layer_id TEXT NOT NULL,
+                fid BIGINT NOT NULL, filename TEXT NOT NULL, mime TEXT NOT NULL,
+                size BIGINT NOT NULL, sha256 TEXT NOT NULL, data BYTEA NOT NULL,
+                created_at TEXT NOT NULL, created_by TEXT NOT NULL,
+                deleted_at TEXT, deleted_by TEXT)""",
+            "CREATE INDEX attachments_fid ON attachments (layer_id, fid)",
         ),
     ),
 )

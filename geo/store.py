@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import abc
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -55,6 +55,48 @@ class Feature:
     version: int
     updated_at: str
     updated_by: str
+
+
+@dataclass(frozen=True)
+class FeatureUpdate:
+    """One change for :meth:`Store.apply_edits`: a feature, the version it was read at, and
+    what changes.
+
+    ``effective_at`` (ISO date or date-time) is when the change took effect in the world, for
+    records entered after the fact; the history keeps it beside the time it was recorded.
+    """
+
+    fid: int
+    expected_version: int
+    props: Mapping[str, Any] | None = None
+    geometry: BaseGeometry | None = None
+    reason: str = ""
+    effective_at: str | None = None
+
+
+@dataclass(frozen=True)
+class EditResult:
+    """What :meth:`Store.apply_edits` did: fids of new features and the updated features."""
+
+    inserted: list[int]
+    updated: list[Feature]
+
+
+@dataclass(frozen=True)
+class Attachment:
+    """A document kept with a feature; removal only marks it deleted."""
+
+    id: int
+    layer_id: str
+    fid: int
+    filename: str
+    mime: str
+    size: int
+    sha256: str
+    created_at: str
+    created_by: str
+    deleted_at: str | None = None
+    deleted_by: str | None = None
 
 
 def check_layer_id(layer_id: str) -> str:
@@ -155,9 +197,62 @@ class Store(abc.ABC):
         """
 
     @abc.abstractmethod
+    def apply_edits(
+        self,
+        layer_id: str,
+        *,
+        inserts: gpd.GeoDataFrame | None = None,
+        updates: Sequence[FeatureUpdate] = (),
+        user: str,
+        reason: str = "",
+        effective_at: str | None = None,
+        title: str | None = None,
+        source: str = "",
+        licence: str = "",
+        meta: Mapping[str, Any] | None = None,
+    ) -> EditResult:
+        """Insert and update features in one transaction, each with a history row.
+
+        All or nothing: if any update is stale (``ConflictError``) or invalid, nothing is
+        written. ``inserts`` may create the layer (with ``title``, ``source``, ``licence``,
+        ``meta``). ``reason`` and ``effective_at`` apply to rows that do not set their own.
+        """
+
+    @abc.abstractmethod
+    def add_attachment(
+        self,
+        layer_id: str,
+        fid: int,
+        *,
+        filename: str,
+        mime: str,
+        data: bytes,
+        sha256: str,
+        user: str,
+        reason: str = "",
+    ) -> Attachment:
+        """Keep a document with a feature (checked by ``geo.attachments`` first); one history
+        row."""
+
+    @abc.abstractmethod
+    def list_attachments(
+        self, layer_id: str, fid: int, *, include_deleted: bool = False
+    ) -> list[Attachment]:
+        """A feature's documents, oldest first."""
+
+    @abc.abstractmethod
+    def read_attachment(self, attachment_id: int) -> tuple[Attachment, bytes]:
+        """A document and its bytes; raises ``NotFoundError``."""
+
+    @abc.abstractmethod
+    def delete_attachment(self, attachment_id: int, *, user: str, reason: str = "") -> Attachment:
+        """Mark a document deleted (its bytes are kept for the record); one history row."""
+
+    @abc.abstractmethod
     def history(self, layer_id: str, fid: int | None = None) -> pd.DataFrame:
         """History rows (``fid, version, action, changed_at, changed_by, reason, before,
-        after``), oldest first."""
+        after, effective_at``), oldest first; ``effective_at`` is when the change took effect
+        if it was entered after the fact, else empty."""
 
     @abc.abstractmethod
     def close(self) -> None:

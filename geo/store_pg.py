@@ -33,6 +33,11 @@ class PostGISStore(SQLStore):
     def _begin(self, cur: Any) -> None:
         """psycopg opens a transaction on the first statement."""
 
+    def _lock_layer(self, cur: Any, layer_id: str) -> None:
+        """A transaction-scoped advisory lock per layer: concurrent writers of one layer wait
+        for each other, so fids and the catalogue's column list stay consistent."""
+        cur.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (layer_id,))
+
     def _table_exists(self, cur: Any, table: str) -> bool:
         cur.execute("SELECT to_regclass(%s) IS NOT NULL", (table,))
         return bool(cur.fetchone()[0])

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import abc
+import hashlib
 import json
 import math
 import numbers
+import re
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -21,7 +23,17 @@ from shapely.geometry.base import BaseGeometry
 from geo.crs import to_wgs84
 from geo.errors import ConflictError, CRSError, GISInputError, NotFoundError
 from geo.migrations import LATEST, MIGRATIONS, Dialect
-from geo.store import BBox, Feature, LayerInfo, Store, WriteMode, check_layer_id
+from geo.store import (
+    Attachment,
+    BBox,
+    EditResult,
+    Feature,
+    FeatureUpdate,
+    LayerInfo,
+    Store,
+    WriteMode,
+    check_layer_id,
+)
 
 RESERVED_COLUMNS = {"fid", "_version", "geometry"}
 
@@ -83,6 +95,50 @@ def restore_dtypes(frame: pd.DataFrame, dtypes: Sequence[Sequence[str]]) -> pd.D
     return frame
 
 
+def int_fid(fid: Any) -> int:
+    """A feature id as ``int``; refuses booleans, fractions and text."""
+    if isinstance(fid, bool) or not isinstance(fid, numbers.Integral):
+        raise GISInputError(f"fid: expected an integer feature id, got {fid!r}")
+    return int(fid)
+
+
+_ISO_MOMENT = re.compile(
+    r"\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?"
+)
+
+
+def check_when(value: Any, name: str) -> str | None:
+    """An ISO date or date-time (not in the future) as text, or None."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, str) and not _ISO_MOMENT.fullmatch(value.strip()):
+        msg = f"{name}: expected an ISO date or date-time such as '2025-07-01', got {value!r}"
+        raise GISInputError(msg)
+    if not isinstance(value, str | date | datetime | pd.Timestamp):
+        msg = f"{name}: expected an ISO date or date-time such as '2025-07-01', got {value!r}"
+        raise GISInputError(msg)
+    try:
+        when = pd.Timestamp(value)
+    except (TypeError, ValueError) as e:
+        msg = f"{name}: expected an ISO date or date-time such as '2025-07-01', got {value!r}"
+        raise GISInputError(msg) from e
+    if pd.isna(when):
+        return None
+    moment = when.tz_convert("UTC") if when.tzinfo else when.tz_localize("UTC")
+    if moment > pd.Timestamp.now(tz="UTC") + pd.Timedelta(days=1):
+        raise GISInputError(f"{name}: expected a moment in the past, got {value!r}")
+    if when.hour or when.minute or when.second:
+        return when.isoformat()
+    return when.date().isoformat()
+
+
+def _with_wkt(text: str, geom: BaseGeometry | None) -> str:
+    """A feature's JSON props with its geometry as WKT, for the history's ``after``."""
+    record = json.loads(text)
+    record["geometry"] = None if geom is None else geom.wkt
+    return json.dumps(record, ensure_ascii=False)
+
+
 def _has_nul(text: str) -> bool:
     return "\\u0000" in text
 
@@ -129,9 +185,10 @@ class SQLStore(Store):
         """A WHERE fragment on ``f`` (``?`` placeholders) whose box meets ``bbox``, and its
         parameters."""
 
-    def _after_insert(
-        self, cur: Any, layer_id: str, first_fid: int, geoms: np.ndarray
-    ) -> None:
+    def _lock_layer(self, cur: Any, layer_id: str) -> None:
+        """Serialise writers of one layer inside the transaction (fids, catalogue)."""
+
+    def _after_insert(self, cur: Any, layer_id: str, first_fid: int, geoms: np.ndarray) -> None:
         """Backend work after features were inserted (the GeoPackage's contents table)."""
 
     @abc.abstractmethod
@@ -283,6 +340,19 @@ class SQLStore(Store):
             layer_id, data, title or layer_id, source, licence, mode, user, dict(meta or {})
         )
 
+    def _prepare_rows(
+        self, layer_id: str, gdf: gpd.GeoDataFrame
+    ) -> tuple[np.ndarray, pd.DataFrame, list[str]]:
+        """Geometries, attributes and JSON texts of features to insert (checked for NUL)."""
+        geoms = np.asarray(gdf.geometry.values, dtype=object)
+        attrs = pd.DataFrame(gdf.drop(columns=gdf.geometry.name))
+        texts = [json.dumps(rec, ensure_ascii=False) for rec in props_records(attrs)]
+        bad = [i for i, text in enumerate(texts) if _has_nul(text)]
+        if bad:
+            msg = f"gdf: rows {bad[:5]} contain a NUL character (\\x00) in text; remove it first"
+            raise GISInputError(msg)
+        return geoms, attrs, texts
+
     def _write_layer_core(
         self,
         layer_id: str,
@@ -294,75 +364,101 @@ class SQLStore(Store):
         user: str,
         meta: dict[str, Any],
     ) -> int:
-        geoms = np.asarray(gdf.geometry.values, dtype=object)
-        attrs = pd.DataFrame(gdf.drop(columns=gdf.geometry.name))
-        texts = [json.dumps(rec, ensure_ascii=False) for rec in props_records(attrs)]
-        bad = [i for i, text in enumerate(texts) if _has_nul(text)]
-        if bad:
-            msg = f"gdf: rows {bad[:5]} contain a NUL character (\\x00) in text; remove it first"
-            raise GISInputError(msg)
+        rows = self._prepare_rows(layer_id, gdf)
         stamp = now_iso()
-        types = sorted({g.geom_type for g in geoms if g is not None and not g.is_empty})
         with self._write() as cur:
+            fids = self._insert_rows(
+                cur, layer_id, rows, title, source, licence, mode, user, meta, stamp
+            )
+            self._layer_event(cur, layer_id, mode, stamp, user, len(fids), source)
+        return len(fids)
+
+    def _layer_event(
+        self, cur: Any, layer_id: str, action: str, stamp: str, user: str, count: int, source: str
+    ) -> None:
+        cur.execute(
+            self._sql(
+                "INSERT INTO layer_events (layer_id, action, at, by, feature_count, source) "
+                "VALUES (?, ?, ?, ?, ?, ?)"
+            ),
+            (layer_id, action, stamp, user, count, source),
+        )
+
+    def _insert_rows(
+        self,
+        cur: Any,
+        layer_id: str,
+        rows: tuple[np.ndarray, pd.DataFrame, list[str]],
+        title: str | None,
+        source: str,
+        licence: str,
+        mode: WriteMode,
+        user: str,
+        meta: dict[str, Any],
+        stamp: str,
+    ) -> list[int]:
+        """Insert prepared rows inside the caller's transaction; return their fids."""
+        geoms, attrs, texts = rows
+        self._lock_layer(cur, layer_id)
+        types = {g.geom_type for g in geoms if g is not None and not g.is_empty}
+        cur.execute(self._sql("SELECT next_fid, meta, title FROM layers WHERE layer_id = ?"),
+                    (layer_id,))  # fmt: skip
+        row = cur.fetchone()
+        if row is not None and mode == "replace":
+            cur.execute(self._sql("DELETE FROM features WHERE layer_id = ?"), (layer_id,))
+        # fids are never reused, even after delete_layer, so a history row always means
+        # one feature.
+        if row is None:
             cur.execute(
-                self._sql("SELECT next_fid, meta FROM layers WHERE layer_id = ?"), (layer_id,)
+                self._sql("SELECT COALESCE(MAX(fid), 0) + 1 FROM feature_history "
+                          "WHERE layer_id = ?"),
+                (layer_id,),
+            )  # fmt: skip
+            start = int(cur.fetchone()[0])
+        else:
+            start = int(row[0])
+        old_meta = {} if row is None else self._load_json(row[1]) or {}
+        kept = old_meta if mode == "append" else {}
+        if mode == "append":
+            cur.execute(
+                self._sql("SELECT geometry_type FROM layers WHERE layer_id = ?"), (layer_id,)
             )
-            row = cur.fetchone()
-            if row is not None and mode == "replace":
-                cur.execute(self._sql("DELETE FROM features WHERE layer_id = ?"), (layer_id,))
-            # fids are never reused, even after delete_layer, so a history row always means
-            # one feature.
-            if row is None:
-                cur.execute(
-                    self._sql("SELECT COALESCE(MAX(fid), 0) + 1 FROM feature_history "
-                              "WHERE layer_id = ?"),
-                    (layer_id,),
-                )  # fmt: skip
-                start = int(cur.fetchone()[0])
-            else:
-                start = int(row[0])
-            old_meta = {} if row is None else self._load_json(row[1]) or {}
-            kept = old_meta if mode == "append" else {}
-            dtypes = _merge_dtypes(kept.get("dtypes", []), dtypes_of(attrs))
-            meta = {**kept, **meta, "dtypes": dtypes}
-            if row is None:
-                cur.execute(
-                    self._sql(
-                        "INSERT INTO layers (layer_id, title, source, licence, updated_at, "
-                        f"updated_by, meta) VALUES (?, ?, ?, ?, ?, ?, {self.json_param})"
-                    ),
-                    (layer_id, title, source, licence, stamp, user, json.dumps(meta)),
-                )
-            fids = list(range(start, start + len(texts)))
-            geom_params = self._geom_params(geoms)
-            cur.executemany(
-                self._sql(
-                    "INSERT INTO features (layer_id, fid, props, geom, version, updated_at, "
-                    f"updated_by) VALUES (?, ?, {self.json_param}, {self._geom_sql()}, 1, ?, ?)"
-                ),
-                [
-                    (layer_id, fid, text, g, stamp, user)
-                    for fid, text, g in zip(fids, texts, geom_params, strict=True)
-                ],
-            )
-            self._after_insert(cur, layer_id, start, geoms)
-            self._refresh_layer(cur, layer_id, stamp, user, next_fid=start + len(texts))
+            found = cur.fetchone()
+            types |= {t for t in (found[0] if found else "").split(",") if t}
+        dtypes = _merge_dtypes(kept.get("dtypes", []), dtypes_of(attrs))
+        meta = {**kept, **meta, "dtypes": dtypes}
+        title = title or (row[2] if row is not None else layer_id)
+        if row is None:
             cur.execute(
                 self._sql(
-                    f"UPDATE layers SET title = ?, source = COALESCE(NULLIF(?, ''), source), "
-                    f"licence = COALESCE(NULLIF(?, ''), licence), geometry_type = ?, "
-                    f"meta = {self.json_param} WHERE layer_id = ?"
+                    "INSERT INTO layers (layer_id, title, source, licence, updated_at, "
+                    f"updated_by, meta) VALUES (?, ?, ?, ?, ?, ?, {self.json_param})"
                 ),
-                (title, source, licence, ",".join(types), json.dumps(meta), layer_id),
+                (layer_id, title, source, licence, stamp, user, json.dumps(meta)),
             )
-            cur.execute(
-                self._sql(
-                    "INSERT INTO layer_events (layer_id, action, at, by, feature_count, source) "
-                    "VALUES (?, ?, ?, ?, ?, ?)"
-                ),
-                (layer_id, mode, stamp, user, len(texts), source),
-            )
-        return len(texts)
+        fids = list(range(start, start + len(texts)))
+        geom_params = self._geom_params(geoms)
+        cur.executemany(
+            self._sql(
+                "INSERT INTO features (layer_id, fid, props, geom, version, updated_at, "
+                f"updated_by) VALUES (?, ?, {self.json_param}, {self._geom_sql()}, 1, ?, ?)"
+            ),
+            [
+                (layer_id, fid, text, g, stamp, user)
+                for fid, text, g in zip(fids, texts, geom_params, strict=True)
+            ],
+        )
+        self._after_insert(cur, layer_id, start, geoms)
+        self._refresh_layer(cur, layer_id, stamp, user, next_fid=start + len(texts))
+        cur.execute(
+            self._sql(
+                f"UPDATE layers SET title = ?, source = COALESCE(NULLIF(?, ''), source), "
+                f"licence = COALESCE(NULLIF(?, ''), licence), geometry_type = ?, "
+                f"meta = {self.json_param} WHERE layer_id = ?"
+            ),
+            (title, source, licence, ",".join(sorted(types)), json.dumps(meta), layer_id),
+        )
+        return fids
 
     @abc.abstractmethod
     def _layer_bounds(self, cur: Any, layer_id: str) -> tuple[Any, ...]:
@@ -500,69 +596,168 @@ class SQLStore(Store):
         reason: str = "",
     ) -> Feature:
         """Optimistic update: refused with ``ConflictError`` if the version moved on."""
+        update = FeatureUpdate(int_fid(fid), expected_version, props, geometry, reason)
+        return self.apply_edits(layer_id, updates=[update], user=user).updated[0]
+
+    def apply_edits(
+        self,
+        layer_id: str,
+        *,
+        inserts: gpd.GeoDataFrame | None = None,
+        updates: Sequence[FeatureUpdate] = (),
+        user: str,
+        reason: str = "",
+        effective_at: str | None = None,
+        title: str | None = None,
+        source: str = "",
+        licence: str = "",
+        meta: Mapping[str, Any] | None = None,
+    ) -> EditResult:
+        """Inserts and optimistic updates in one transaction; see :meth:`Store.apply_edits`."""
         check_layer_id(layer_id)
-        if (
-            not isinstance(expected_version, numbers.Integral)
-            or isinstance(expected_version, bool)
-            or expected_version < 1
-        ):
-            msg = f"expected_version: expected a positive integer, got {expected_version!r}"
-            raise GISInputError(msg)
-        expected_version = int(expected_version)
-        if not user:
+        if not isinstance(user, str) or not user.strip():
             raise GISInputError("user: expected who makes the change, got an empty name")
-        if props is None and geometry is None:
+        effective_at = check_when(effective_at, "effective_at")
+        checked = [self._check_update(u) for u in updates]
+        fids = [u.fid for u in checked]
+        if len(set(fids)) != len(fids):
+            dup = sorted({f for f in fids if fids.count(f) > 1})
+            raise GISInputError(f"updates: expected each fid once, got {dup} more than once")
+        rows = None
+        if inserts is not None:
+            if not isinstance(inserts, gpd.GeoDataFrame):
+                msg = f"inserts: expected a GeoDataFrame, got {type(inserts).__name__}"
+                raise GISInputError(msg)
+            if inserts.crs is None:
+                raise CRSError(f"inserts: features for {layer_id!r} have no CRS; declare it")
+            clash = RESERVED_COLUMNS & set(inserts.columns) - {inserts.geometry.name}
+            if clash:
+                msg = f"inserts: columns {sorted(clash)} are reserved; rename them first"
+                raise GISInputError(msg)
+            data = inserts if inserts.crs.to_epsg() == 4326 else to_wgs84(inserts)
+            rows = self._prepare_rows(layer_id, data)
+        if rows is None and not checked:
+            self.layer_info(layer_id)  # NotFoundError for an unknown layer
+            return EditResult(inserted=[], updated=[])
+        stamp = now_iso()
+        with self._write() as cur:
+            self._lock_layer(cur, layer_id)
+            inserted: list[int] = []
+            if rows is None:
+                cur.execute(self._sql("SELECT 1 FROM layers WHERE layer_id = ?"), (layer_id,))
+                if cur.fetchone() is None:
+                    raise NotFoundError(f"layer_id: no layer {layer_id!r} in the store")
+            else:
+                inserted = self._insert_rows(
+                    cur, layer_id, rows, title, source, licence, "append", user,
+                    dict(meta or {}), stamp,
+                )  # fmt: skip
+                geoms, _, texts = rows
+                cur.executemany(
+                    self._sql(
+                        "INSERT INTO feature_history (layer_id, fid, version, action, "
+                        "changed_at, changed_by, reason, before, after, effective_at) "
+                        f"VALUES (?, ?, 1, 'insert', ?, ?, ?, NULL, {self.json_param}, ?)"
+                    ),
+                    [
+                        (layer_id, fid, stamp, user, reason, _with_wkt(text, g), effective_at)
+                        for fid, text, g in zip(inserted, texts, geoms, strict=True)
+                    ],
+                )
+                self._layer_event(cur, layer_id, "append", stamp, user, len(inserted), source)
+            updated = [
+                self._apply_update(cur, layer_id, u, user, reason, effective_at, stamp)
+                for u in checked
+            ]
+            if updated:
+                new_cols = sorted({k for u in checked for k in (u.props or {})})
+                cur.execute(self._sql("SELECT meta FROM layers WHERE layer_id = ?"), (layer_id,))
+                known = {n for n, _ in (self._load_json(cur.fetchone()[0]) or {}).get("dtypes", [])}
+                self._add_columns(cur, layer_id, [c for c in new_cols if c not in known])
+                self._refresh_layer(cur, layer_id, stamp, user)
+        return EditResult(inserted=inserted, updated=updated)
+
+    def _check_update(self, update: FeatureUpdate) -> FeatureUpdate:
+        """Validate one update and return it with JSON-ready props."""
+        if not isinstance(update, FeatureUpdate):
+            msg = f"updates: expected FeatureUpdate items, got {type(update).__name__}"
+            raise GISInputError(msg)
+        version = update.expected_version
+        if not isinstance(version, numbers.Integral) or isinstance(version, bool) or version < 1:
+            msg = f"expected_version: expected a positive integer, got {version!r}"
+            raise GISInputError(msg)
+        if update.props is None and update.geometry is None:
             raise GISInputError("props, geometry: expected something to change, got neither")
+        geometry = update.geometry
         if geometry is not None and not (isinstance(geometry, BaseGeometry) and geometry.is_valid):
             raise GISInputError(f"geometry: expected a valid shapely geometry, got {geometry!r}")
-        changes = {k: json_value(v) for k, v in (props or {}).items()}
+        changes = {str(k): json_value(v) for k, v in (update.props or {}).items()}
         clash = RESERVED_COLUMNS & set(changes)
         if clash:
             raise GISInputError(f"props: {sorted(clash)} are reserved and cannot be set")
         if _has_nul(json.dumps(changes)):
             raise GISInputError("props: text contains a NUL character (\\x00); remove it first")
-        with self._write() as cur:
-            current = self._fetch_feature(cur, layer_id, int(fid), lock=True)
-            if current is None:
-                raise NotFoundError(f"fid: no feature {fid!r} in layer {layer_id!r}")
-            if current.version != expected_version:
-                raise self._conflict(cur, current, expected_version)
-            new_props = {**current.props, **changes}
-            before = {k: current.props.get(k) for k in changes}
-            after = dict(changes)
-            if geometry is not None:
-                before["geometry"] = None if current.geometry is None else current.geometry.wkt
-                after["geometry"] = geometry.wkt
-            stamp = now_iso()
-            geom_sql = self._geom_sql() if geometry is not None else "geom"
-            geom_param: tuple[Any, ...] = (
-                (self._geom_params(np.array([geometry], dtype=object))[0],)
-                if geometry is not None
-                else ()
-            )
-            cur.execute(
-                self._sql(
-                    f"UPDATE features SET props = {self.json_param}, geom = {geom_sql}, "
-                    "version = version + 1, updated_at = ?, updated_by = ? "
-                    "WHERE layer_id = ? AND fid = ? AND version = ?"
-                ),
-                (json.dumps(new_props, ensure_ascii=False), *geom_param, stamp, user,
-                 layer_id, int(fid), expected_version),
-            )  # fmt: skip
-            if cur.rowcount != 1:
-                raise self._conflict(cur, current, expected_version)
-            self._add_columns(cur, layer_id, [k for k in changes if k not in current.props])
-            self._refresh_layer(cur, layer_id, stamp, user)
-            cur.execute(
-                self._sql(
-                    "INSERT INTO feature_history (layer_id, fid, version, action, changed_at, "
-                    f"changed_by, reason, before, after) VALUES (?, ?, ?, 'update', ?, ?, ?, "
-                    f"{self.json_param}, {self.json_param})"
-                ),
-                (layer_id, int(fid), expected_version + 1, stamp, user, reason,
-                 json.dumps(before, ensure_ascii=False), json.dumps(after, ensure_ascii=False)),
-            )  # fmt: skip
-            updated = self._fetch_feature(cur, layer_id, int(fid))
+        return FeatureUpdate(
+            int_fid(update.fid),
+            int(version),
+            changes if update.props is not None else None,
+            geometry,
+            update.reason,
+            check_when(update.effective_at, "effective_at"),
+        )
+
+    def _apply_update(
+        self,
+        cur: Any,
+        layer_id: str,
+        update: FeatureUpdate,
+        user: str,
+        reason: str,
+        effective_at: str | None,
+        stamp: str,
+    ) -> Feature:
+        """One optimistic update inside the caller's transaction, with its history row."""
+        fid, expected_version, geometry = update.fid, update.expected_version, update.geometry
+        changes = dict(update.props or {})
+        current = self._fetch_feature(cur, layer_id, fid, lock=True)
+        if current is None:
+            raise NotFoundError(f"fid: no feature {fid!r} in layer {layer_id!r}")
+        if current.version != expected_version:
+            raise self._conflict(cur, current, expected_version)
+        new_props = {**current.props, **changes}
+        before = {k: current.props.get(k) for k in changes}
+        after = dict(changes)
+        if geometry is not None:
+            before["geometry"] = None if current.geometry is None else current.geometry.wkt
+            after["geometry"] = geometry.wkt
+        geom_sql = self._geom_sql() if geometry is not None else "geom"
+        geom_param: tuple[Any, ...] = (
+            (self._geom_params(np.array([geometry], dtype=object))[0],)
+            if geometry is not None
+            else ()
+        )
+        cur.execute(
+            self._sql(
+                f"UPDATE features SET props = {self.json_param}, geom = {geom_sql}, "
+                "version = version + 1, updated_at = ?, updated_by = ? "
+                "WHERE layer_id = ? AND fid = ? AND version = ?"
+            ),
+            (json.dumps(new_props, ensure_ascii=False), *geom_param, stamp, user,
+             layer_id, fid, expected_version),
+        )  # fmt: skip
+        if cur.rowcount != 1:
+            raise self._conflict(cur, current, expected_version)
+        cur.execute(
+            self._sql(
+                "INSERT INTO feature_history (layer_id, fid, version, action, changed_at, "
+                "changed_by, reason, before, after, effective_at) VALUES (?, ?, ?, 'update', "
+                f"?, ?, ?, {self.json_param}, {self.json_param}, ?)"
+            ),
+            (layer_id, fid, expected_version + 1, stamp, user, update.reason or reason,
+             json.dumps(before, ensure_ascii=False), json.dumps(after, ensure_ascii=False),
+             update.effective_at or effective_at),
+        )  # fmt: skip
+        updated = self._fetch_feature(cur, layer_id, fid)
         assert updated is not None
         return updated
 
@@ -594,12 +789,139 @@ class SQLStore(Store):
         )
         return ConflictError(msg, current_version=current.version, changes=changes)
 
+    # --- attachments -----------------------------------------------------------------
+    _ATTACHMENT_COLUMNS = (
+        "id, layer_id, fid, filename, mime, size, sha256, created_at, created_by, "
+        "deleted_at, deleted_by"
+    )
+
+    def _attachment(self, row: Sequence[Any]) -> Attachment:
+        return Attachment(
+            id=int(row[0]), layer_id=row[1], fid=int(row[2]), filename=row[3], mime=row[4],
+            size=int(row[5]), sha256=row[6], created_at=row[7], created_by=row[8],
+            deleted_at=row[9], deleted_by=row[10],
+        )  # fmt: skip
+
+    def _attachment_history(
+        self, cur: Any, att: Attachment, action: str, user: str, reason: str, stamp: str
+    ) -> None:
+        cur.execute(
+            self._sql("SELECT version FROM features WHERE layer_id = ? AND fid = ?"),
+            (att.layer_id, att.fid),
+        )
+        row = cur.fetchone()
+        record = {"attachment_id": att.id, "filename": att.filename, "mime": att.mime,
+                  "size": att.size, "sha256": att.sha256}  # fmt: skip
+        before, after = (None, record) if action == "attach" else (record, None)
+        cur.execute(
+            self._sql(
+                "INSERT INTO feature_history (layer_id, fid, version, action, changed_at, "
+                f"changed_by, reason, before, after) VALUES (?, ?, ?, ?, ?, ?, ?, "
+                f"{self.json_param}, {self.json_param})"
+            ),
+            (att.layer_id, att.fid, int(row[0]) if row else 0, action, stamp, user, reason,
+             None if before is None else json.dumps(before, ensure_ascii=False),
+             None if after is None else json.dumps(after, ensure_ascii=False)),
+        )  # fmt: skip
+
+    def add_attachment(
+        self,
+        layer_id: str,
+        fid: int,
+        *,
+        filename: str,
+        mime: str,
+        data: bytes,
+        sha256: str,
+        user: str,
+        reason: str = "",
+    ) -> Attachment:
+        """Keep a document with a feature; see :meth:`Store.add_attachment`."""
+        check_layer_id(layer_id)
+        fid = int_fid(fid)
+        if not isinstance(data, bytes) or not data:
+            raise GISInputError("data: expected the file's bytes, got an empty file")
+        for name, value in (("filename", filename), ("mime", mime), ("user", user)):
+            if not isinstance(value, str) or not value.strip() or "\x00" in value:
+                raise GISInputError(f"{name}: expected non-empty text, got {value!r}")
+        if hashlib.sha256(data).hexdigest() != sha256:
+            raise GISInputError("sha256: expected the SHA-256 of data, got a different digest")
+        stamp = now_iso()
+        with self._write() as cur:
+            if self._fetch_feature(cur, layer_id, fid, lock=True) is None:
+                raise NotFoundError(f"fid: no feature {fid!r} in layer {layer_id!r}")
+            cur.execute(
+                self._sql(
+                    "INSERT INTO attachments (layer_id, fid, filename, mime, size, sha256, data, "
+                    "created_at, created_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                ),
+                (layer_id, fid, filename, mime, len(data), sha256, data, stamp, user),
+            )
+            cur.execute(
+                self._sql(
+                    f"SELECT {self._ATTACHMENT_COLUMNS} FROM attachments WHERE layer_id = ? "
+                    "AND fid = ? ORDER BY id DESC LIMIT 1"
+                ),
+                (layer_id, fid),
+            )
+            att = self._attachment(cur.fetchone())
+            self._attachment_history(cur, att, "attach", user, reason, stamp)
+        return att
+
+    def list_attachments(
+        self, layer_id: str, fid: int, *, include_deleted: bool = False
+    ) -> list[Attachment]:
+        """A feature's documents, oldest first."""
+        check_layer_id(layer_id)
+        sql = f"SELECT {self._ATTACHMENT_COLUMNS} FROM attachments WHERE layer_id = ? AND fid = ?"
+        if not include_deleted:
+            sql += " AND deleted_at IS NULL"
+        with self._read() as cur:
+            cur.execute(self._sql(sql + " ORDER BY id"), (layer_id, int_fid(fid)))
+            return [self._attachment(row) for row in cur.fetchall()]
+
+    def read_attachment(self, attachment_id: int) -> tuple[Attachment, bytes]:
+        """A document and its bytes."""
+        with self._read() as cur:
+            cur.execute(
+                self._sql(f"SELECT {self._ATTACHMENT_COLUMNS}, data FROM attachments WHERE id = ?"),
+                (int_fid(attachment_id),),
+            )
+            row = cur.fetchone()
+        if row is None:
+            raise NotFoundError(f"attachment_id: no attachment {attachment_id!r}")
+        return self._attachment(row[:11]), bytes(row[11])
+
+    def delete_attachment(self, attachment_id: int, *, user: str, reason: str = "") -> Attachment:
+        """Mark a document deleted; its bytes stay for the record."""
+        if not isinstance(user, str) or not user.strip():
+            raise GISInputError("user: expected who makes the change, got an empty name")
+        stamp = now_iso()
+        with self._write() as cur:
+            cur.execute(
+                self._sql(
+                    "UPDATE attachments SET deleted_at = ?, deleted_by = ? "
+                    "WHERE id = ? AND deleted_at IS NULL"
+                ),
+                (stamp, user, int_fid(attachment_id)),
+            )
+            if cur.rowcount != 1:
+                msg = f"attachment_id: no attachment {attachment_id!r} (or it is already deleted)"
+                raise NotFoundError(msg)
+            cur.execute(
+                self._sql(f"SELECT {self._ATTACHMENT_COLUMNS} FROM attachments WHERE id = ?"),
+                (int(attachment_id),),
+            )
+            att = self._attachment(cur.fetchone())
+            self._attachment_history(cur, att, "detach", user, reason, stamp)
+        return att
+
     def history(self, layer_id: str, fid: int | None = None) -> pd.DataFrame:
         """History rows, oldest first."""
         check_layer_id(layer_id)
         sql = (
-            "SELECT fid, version, action, changed_at, changed_by, reason, before, after "
-            "FROM feature_history WHERE layer_id = ?"
+            "SELECT fid, version, action, changed_at, changed_by, reason, before, after, "
+            "effective_at FROM feature_history WHERE layer_id = ?"
         )
         params: tuple[Any, ...] = (layer_id,)
         if fid is not None:
@@ -611,7 +933,7 @@ class SQLStore(Store):
         frame = pd.DataFrame(
             rows,
             columns=["fid", "version", "action", "changed_at", "changed_by", "reason",
-                     "before", "after"],
+                     "before", "after", "effective_at"],
         )  # fmt: skip
         for col in ("before", "after"):
             frame[col] = frame[col].map(self._load_json)
