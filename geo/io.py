@@ -9,7 +9,7 @@ import tempfile
 import zipfile
 import zlib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from io import BytesIO, StringIO
 from pathlib import Path, PurePosixPath
 from types import MappingProxyType
@@ -23,6 +23,7 @@ from pyogrio.errors import DataLayerError, DataSourceError
 from pyproj import CRS
 from pyproj.exceptions import ProjError
 
+from geo import vnenc
 from geo.crs import CRSLike, resolve_crs, to_wgs84, transformer_to_wgs84
 from geo.errors import CRSError, GeometryError, GISInputError, SwappedAxesError, UploadError
 
@@ -42,6 +43,7 @@ KML_STYLE_COLUMNS = (
     "drawOrder", "icon",
 )  # fmt: skip
 REPORTED_ROWS = 5
+DBF_TEXT_BYTES = 254
 Source = str | os.PathLike[str] | bytes
 
 
@@ -87,6 +89,10 @@ class ImportResult:
     source_crs: str
     warnings: list[str]
     n_features: int
+    bad_rows: dict[int, str] = field(default_factory=dict)
+    """With ``keep_bad_rows``: row position (from 0) → why its geometry is unusable."""
+    encoding: str | None = None
+    """The text encoding of the attributes, when it was detected or chosen (Shapefiles)."""
 
 
 def read_vector(
@@ -98,6 +104,8 @@ def read_vector(
     swap_xy: bool = False,
     repair: bool = False,
     max_bytes: int = DEFAULT_MAX_BYTES,
+    encoding: str | None = None,
+    keep_bad_rows: bool = False,
 ) -> ImportResult:
     """Read a vector layer, check it, and return it in EPSG:4326.
 
@@ -126,6 +134,15 @@ def read_vector(
         Fix invalid geometries with :func:`shapely.make_valid` instead of refusing them.
     max_bytes
         The largest file accepted; a zip may unpack to 20 times this, at most 2 GiB.
+    encoding
+        The text encoding of the attributes: ``"utf-8"``, ``"cp1258"``, or the legacy
+        Vietnamese ``"tcvn3"`` (ABC) and ``"vni"``. By default a Shapefile's DBF is detected
+        (see :mod:`geo.vnenc`); other formats are UTF-8 by definition, but text converted
+        byte for byte from a legacy file is repaired when the encoding is given.
+    keep_bad_rows
+        Keep rows whose geometry is missing, empty or invalid (unless ``repair``) instead of
+        refusing the file, and list them in ``ImportResult.bad_rows``, for imports that
+        report rejected rows one by one.
 
     Returns
     -------
@@ -168,8 +185,12 @@ def read_vector(
         raise UploadError(msg)
     _sniff(name, Path(name).suffix.lower(), head)
     declared = None if crs is None else resolve_crs(crs)
+    if encoding is not None and encoding not in vnenc.ENCODINGS:
+        known = ", ".join(vnenc.ENCODINGS)
+        raise GISInputError(f"encoding: expected one of {known}, got {encoding!r}")
+    options = _Options(swap_xy, repair, max_bytes, encoding, keep_bad_rows)
     with tempfile.TemporaryDirectory(prefix="geo-import-") as tmp:
-        return _read(source, name, fmt, Path(tmp), declared, layer, swap_xy, repair, max_bytes)
+        return _read(source, name, fmt, Path(tmp), declared, layer, options)
 
 
 def write_vector(
@@ -249,6 +270,15 @@ _FORMAT_BY_SUFFIX = {ext: fmt for fmt, info in SUPPORTED_FORMATS.items() for ext
 _DRIVERS = {"geojson": "GeoJSON", "gpkg": "GPKG", "kml": "KML"}
 
 
+@dataclass(frozen=True)
+class _Options:
+    swap_xy: bool
+    repair: bool
+    max_bytes: int
+    encoding: str | None
+    keep_bad_rows: bool
+
+
 def _read(
     source: Source,
     name: str,
@@ -256,14 +286,12 @@ def _read(
     tmp: Path,
     declared: CRS | None,
     layer: str | None,
-    swap_xy: bool,
-    repair: bool,
-    max_bytes: int,
+    options: _Options,
 ) -> ImportResult:
     notes: list[str] = []
     suffix = Path(name).suffix.lower()
     if suffix == ".zip":
-        path = _extract_shapefile(source, name, tmp, layer, max_bytes, notes)
+        path = _extract_shapefile(source, name, tmp, layer, options.max_bytes, notes)
         layer = None
     elif isinstance(source, bytes) or Path(source).name != name:
         if suffix == ".shp":
@@ -275,11 +303,59 @@ def _read(
         path = Path(source)
         if suffix == ".shp":
             _check_shapefile_parts(path, name)
+    raw = fmt == "shp"  # a DBF's bytes are read as latin-1 and decoded here
     if fmt == "csv":
         gdf, axes = _read_csv(path, name)
     else:
-        gdf, axes = _read_ogr(path, name, fmt, layer, notes), ("x", "y")
-    return _checked(gdf, name, fmt, declared, swap_xy, repair, axes, notes)
+        gdf = _read_ogr(path, name, fmt, layer, notes, "latin1" if raw else None)
+        axes = ("x", "y")
+    gdf, used = _decode_text(gdf, name, options.encoding, raw, notes)
+    result = _checked(gdf, name, fmt, declared, options, axes, notes)
+    return ImportResult(
+        gdf=result.gdf, source_crs=result.source_crs, warnings=result.warnings,
+        n_features=result.n_features, bad_rows=result.bad_rows, encoding=used,
+    )  # fmt: skip
+
+
+def _decode_text(
+    gdf: gpd.GeoDataFrame, name: str, encoding: str | None, raw: bool, notes: list[str]
+) -> tuple[gpd.GeoDataFrame, str | None]:
+    """Turn text columns to Unicode: detect a DBF's encoding, or apply the one chosen."""
+    columns = [
+        c for c in gdf.columns
+        if c != gdf.geometry.name and gdf[c].map(lambda v: isinstance(v, str)).any()
+    ]  # fmt: skip
+    if not raw and encoding in (None, "utf-8"):
+        return gdf, encoding
+    samples = [
+        v.encode("latin-1") if raw else v.encode("utf-8")
+        for c in columns for v in gdf[c] if isinstance(v, str)
+    ]  # fmt: skip
+    if encoding is None:
+        found = vnenc.detect(samples)
+        encoding = found.encoding
+        if encoding != "utf-8":
+            notes.append(
+                f"the attribute text is in {vnenc.LABELS[encoding]} (detected, confidence "
+                f"{found.confidence:.0%}) and was converted to Unicode; choose another "
+                "encoding if names look wrong"
+            )
+    elif encoding in vnenc.LEGACY and not raw:
+        wide = [v for v in samples if any(ch > "\xff" for ch in v.decode("utf-8"))]
+        if wide:
+            msg = (
+                f"encoding: {name} holds Unicode text such as {wide[0].decode('utf-8')[:40]!r}, "
+                f"not {vnenc.LABELS[encoding]} text read byte for byte; choose utf-8"
+            )
+            raise GISInputError(msg)
+        notes.append(f"the attribute text was converted from {vnenc.LABELS[encoding]}")
+    out = gdf.copy()
+    for c in columns:
+        if raw:
+            out[c] = gdf[c].map(lambda v: vnenc.from_latin1(v, encoding))
+        else:
+            out[c] = gdf[c].map(lambda v: vnenc.from_latin1(v, encoding) if encoding else v)
+    return out, encoding
 
 
 def _checked(
@@ -287,13 +363,13 @@ def _checked(
     name: str,
     fmt: str,
     declared: CRS | None,
-    swap_xy: bool,
-    repair: bool,
+    options: _Options,
     axes: tuple[str, str],
     notes: list[str],
 ) -> ImportResult:
     """Check a layer as read (in its own CRS) and bring it to EPSG:4326."""
     geoms = np.asarray(gdf.geometry.array)
+    swap_xy, repair = options.swap_xy, options.repair
     if swap_xy:
         geoms = shapely.transform(geoms, _swap_xy, include_z=None)  # type: ignore[call-overload]
     if declared is not None:
@@ -317,7 +393,14 @@ def _checked(
         )
         raise CRSError(msg)
     missing = np.flatnonzero(shapely.is_missing(geoms) | shapely.is_empty(geoms))
-    if missing.size:
+    bad_rows: dict[int, str] = {}
+    if missing.size and options.keep_bad_rows:
+        bad_rows = {int(i): "no geometry (missing or empty)" for i in missing}
+        geoms = geoms.copy()
+        geoms[missing] = None
+        if missing.size == len(geoms):
+            raise GeometryError(f"{name}: expected geometries; no row has one")
+    elif missing.size:
         msg = (
             f"{name}: expected a geometry on every row; rows {_rows(missing)} ({missing.size} "
             "in all) have none or an empty one"
@@ -325,8 +408,20 @@ def _checked(
         raise GeometryError(msg)
     _check_location(geoms, crs, name, axes)
     out = to_wgs84(_with_geometry(gdf, geoms, crs))
-    out = _valid(out, name, repair, notes)
-    return ImportResult(gdf=out, source_crs=_crs_id(crs), warnings=notes, n_features=len(out))
+    if options.keep_bad_rows and not repair:
+        out_geoms = np.asarray(out.geometry.array)
+        present = ~shapely.is_missing(out_geoms)
+        invalid = np.flatnonzero(present & ~shapely.is_valid(out_geoms))
+        reasons: list[str] = (
+            list(shapely.is_valid_reason(out_geoms[invalid])) if invalid.size else []
+        )
+        for i, reason in zip(invalid, reasons, strict=True):
+            bad_rows[int(i)] = f"invalid geometry: {reason}"
+    else:
+        out = _valid(out, name, repair, notes)
+    return ImportResult(
+        gdf=out, source_crs=_crs_id(crs), warnings=notes, n_features=len(out), bad_rows=bad_rows
+    )
 
 
 def _check_location(geoms: np.ndarray, crs: CRS, name: str, axes: tuple[str, str]) -> None:
@@ -489,7 +584,7 @@ def _check_shapefile_parts(shp: Path, name: str) -> None:
 
 
 def _read_ogr(
-    path: Path, name: str, fmt: str, layer: str | None, notes: list[str]
+    path: Path, name: str, fmt: str, layer: str | None, notes: list[str], encoding: str | None
 ) -> gpd.GeoDataFrame:
     label = SUPPORTED_FORMATS[fmt].label
     try:
@@ -506,7 +601,7 @@ def _read_ogr(
         )
     chosen = layer or layers[0]
     try:
-        gdf = gpd.read_file(path, layer=chosen, engine="pyogrio")
+        gdf = gpd.read_file(path, layer=chosen, engine="pyogrio", encoding=encoding)
     except (DataSourceError, DataLayerError) as e:
         raise UploadError(f"{name}: expected a readable {label} file; GDAL says: {e}") from e
     if gdf.empty:
@@ -625,6 +720,13 @@ def _write_shapefile(gdf: gpd.GeoDataFrame, parts: Path, stem: str, out: Path) -
         )
         raise GISInputError(msg)
     parts.mkdir()
+    gdf = gdf.copy()
+    for column in gdf.columns:
+        if column != gdf.geometry.name and gdf[column].map(lambda v: isinstance(v, str)).any():
+            # a DBF text field holds 254 bytes; cut on a character boundary, not mid-letter
+            gdf[column] = gdf[column].map(
+                lambda v: _clip_utf8(v, DBF_TEXT_BYTES) if isinstance(v, str) else v
+            )
     renamed = gdf.rename(columns=_dbf_names([c for c in gdf.columns if c != gdf.geometry.name]))
     renamed.to_file(
         parts / f"{stem}.shp", driver="ESRI Shapefile", encoding="UTF-8", engine="pyogrio"

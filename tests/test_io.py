@@ -403,3 +403,58 @@ def test_failed_write_leaves_nothing_behind(wards: gpd.GeoDataFrame, tmp_path: P
     with pytest.raises(GISInputError, match="gdf: expected one geometry type for a Shapefile"):
         write_vector(mixed, tmp_path / "mixed.zip")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_shapefile_text_is_cut_at_254_bytes_on_a_letter_boundary(
+    wards: gpd.GeoDataFrame, tmp_path: Path
+) -> None:
+    long = wards.iloc[:1].copy()
+    long["ghi_chu"] = "Nguyễn Văn Hưởng " * 40  # 27 bytes a time, over 1 000 bytes
+    data, _, _ = export_bytes(long, "shp", name="long")
+    back = read_vector(data, filename="long.zip").gdf
+    text = back["ghi_chu"].iloc[0]
+    assert len(text.encode("utf-8")) <= 254
+    assert ("Nguyễn Văn Hưởng " * 40).startswith(text)  # a prefix: no broken letter
+    assert len(text.encode("utf-8")) > 240
+
+
+@pytest.mark.parametrize("encoding", ["tcvn3", "vni"])
+def test_legacy_text_read_byte_for_byte_into_geojson_is_repaired(
+    wards: gpd.GeoDataFrame, encoding: str
+) -> None:
+    from geo import vnenc
+
+    garbled = wards.iloc[:2][["name", "geometry"]].copy()
+    garbled["name"] = [vnenc.encode(n, encoding).decode("latin-1") for n in garbled["name"]]
+    data, _, _ = export_bytes(garbled, "geojson", name="g")
+    as_is = read_vector(data, filename="g.geojson")
+    assert as_is.gdf["name"].tolist() == garbled["name"].tolist()
+    fixed = read_vector(data, filename="g.geojson", encoding=encoding)
+    assert fixed.gdf["name"].tolist() == wards["name"].iloc[:2].tolist()
+    assert fixed.encoding == encoding
+
+
+def test_legacy_encoding_refused_for_real_unicode(wards: gpd.GeoDataFrame) -> None:
+    data, _, _ = export_bytes(wards, "geojson", name="u")
+    with pytest.raises(GISInputError, match="choose utf-8"):
+        read_vector(data, filename="u.geojson", encoding="tcvn3")
+
+
+def test_unknown_encoding_is_refused(samples: Samples) -> None:
+    with pytest.raises(GISInputError, match="encoding: expected one of utf-8"):
+        read_vector(samples["geojson"], filename="w.geojson", encoding="latin9")
+
+
+def test_keep_bad_rows_lists_them_instead_of_refusing() -> None:
+    good = shapely.box(106.72, 10.77, 106.721, 10.771)
+    frame = gpd.GeoDataFrame({"n": [1, 2, 3]}, geometry=[good, BOW_TIE, None], crs=4326)
+    data, _, _ = export_bytes(frame, "gpkg", name="bad")
+    with pytest.raises(GeometryError):
+        read_vector(data, filename="bad.gpkg")
+    result = read_vector(data, filename="bad.gpkg", keep_bad_rows=True)
+    assert result.n_features == 3
+    assert set(result.bad_rows) == {1, 2}
+    assert result.bad_rows[1].startswith("invalid geometry: Self-intersection")
+    assert "no geometry" in result.bad_rows[2]
+    repaired = read_vector(data, filename="bad.gpkg", keep_bad_rows=True, repair=True)
+    assert set(repaired.bad_rows) == {2}
