@@ -25,6 +25,12 @@ pages = [
             url_path="merger"),
     st.Page("views/lookup.py", title=t("nav.lookup", lang), icon=":material/search:",
             url_path="lookup"),
+    st.Page("views/clearance.py", title=t("nav.clearance", lang), icon=":material/landscape:",
+            url_path="clearance"),
+    st.Page("views/progress.py", title=t("nav.progress", lang), icon=":material/monitoring:",
+            url_path="progress"),
+    st.Page("views/parcel_import.py", title=t("nav.parcel_import", lang),
+            icon=":material/upload_file:", url_path="parcel-import"),
     st.Page("views/data.py", title=t("nav.data", lang), icon=":material/database:",
             url_path="data"),
 ]  # fmt: skip
@@ -45,6 +51,8 @@ with st.sidebar:
         key="lang",
         horizontal=True,
     )
+    st.text_input(t("app.user", lang), key="user_name", help=t("app.user_help", lang))
+    st.caption(t("app.role", lang, role=t(f"role.{settings.role}", lang)))
 
 try:
     state.get_store()

@@ -13,13 +13,20 @@ from typing import Any, TextIO
 
 import pandas as pd
 
-from geo import io, wards
+from geo import cli_parcels, io, wards
 from geo.config import Settings, load_settings
-from geo.errors import ConfigError, ConflictError, GISInputError, NotFoundError, StoreError
+from geo.errors import (
+    ConfigError,
+    ConflictError,
+    GISInputError,
+    NotFoundError,
+    PermissionDeniedError,
+    StoreError,
+)
 from geo.store import Store, open_store
 from geo.store_sql import json_value
 
-EXIT_INPUT, EXIT_NOT_FOUND, EXIT_STORE = 2, 3, 4
+EXIT_INPUT, EXIT_NOT_FOUND, EXIT_STORE, EXIT_CONFLICT, EXIT_DENIED = 2, 3, 4, 5, 6
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -65,11 +72,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("file", type=Path)
     p.add_argument("--format", choices=sorted(io.SUPPORTED_FORMATS), help="default: by extension")
     p.set_defaults(func=cmd_export)
+
+    cli_parcels.add_parser(sub)
     return parser
 
 
 def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int:
-    """Run the command line; return the exit status (0 ok, 2 bad input, 3 not found, 4 store)."""
+    """Run the command line; return the exit status.
+
+    0 ok, 2 bad input or a broken rule, 3 not found, 4 store, 5 conflict (a stale
+    ``--expected-version``), 6 not allowed for the role.
+    """
     out = out or sys.stdout
     args = build_parser().parse_args(argv)
     try:
@@ -79,7 +92,11 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int
             result = args.func(args, settings, store)
     except NotFoundError as e:
         return _fail(e, EXIT_NOT_FOUND)
-    except (GISInputError, ConfigError, ConflictError) as e:
+    except ConflictError as e:
+        return _fail(e, EXIT_CONFLICT)
+    except PermissionDeniedError as e:
+        return _fail(e, EXIT_DENIED)
+    except (GISInputError, ConfigError) as e:
         return _fail(e, EXIT_INPUT)
     except StoreError as e:
         return _fail(e, EXIT_STORE)

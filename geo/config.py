@@ -20,6 +20,7 @@ DATA_DIR = ROOT / "data"
 ENV_PREFIX = "GIS_"
 Basemap = Literal["none", "osm", "carto"]
 Lang = Literal["vi", "en"]
+Role = Literal["viewer", "editor", "approver", "admin"]
 
 
 class OldWardMerge(BaseModel):
@@ -78,6 +79,10 @@ class Settings(BaseModel):
     basemap: Basemap = "osm"
     lang: Lang = "vi"
     max_upload_mb: int = Field(default=200, gt=0, le=4096)
+    max_attachment_mb: int = Field(default=20, gt=0, le=512)
+    role: Role = "editor"
+    """The role of everyone using this app until accounts exist (viewer, editor, approver,
+    admin); only approvers and admins may override the clearance stage rules."""
 
     @cached_property
     def profiles(self) -> dict[str, WardProfile]:

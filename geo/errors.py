@@ -42,3 +42,11 @@ class ConflictError(RuntimeError):
 
 class StoreError(RuntimeError):
     """The storage backend failed or is unreachable; nothing was written."""
+
+
+class RuleError(GISInputError):
+    """A change breaks a business rule (a stage transition, a missing payment record)."""
+
+
+class PermissionDeniedError(PermissionError):
+    """The user's role does not allow the action."""

@@ -52,6 +52,15 @@ class LayerSpec:
         Attribute compared with the configured ward's name to pick the highlighted feature.
     highlight_style
         Path options merged into ``style`` for the highlighted feature.
+    style_field
+        An attribute whose value picks a patch from ``style_values`` (a thematic map).
+    style_values
+        Attribute value to path options merged into ``style``.
+    flag_styles
+        ``(attribute, options)``: where the attribute is true, the options are merged last
+        (an overdue parcel's red outline).
+    marker_radius
+        Draw points as circle markers of this radius (pixels) styled like paths.
     """
 
     id: str
@@ -67,6 +76,10 @@ class LayerSpec:
     z: int = 0
     highlight_field: str | None = None
     highlight_style: Mapping[str, Any] = field(default_factory=dict)
+    style_field: str | None = None
+    style_values: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    flag_styles: Sequence[tuple[str, Mapping[str, Any]]] = ()
+    marker_radius: float | None = None
 
     def label(self, lang: str) -> str:
         """The layer's title in ``lang``, falling back to Vietnamese."""
@@ -76,6 +89,8 @@ class LayerSpec:
     def fields(self) -> list[str]:
         """Every attribute the map or the panel needs, popup fields first, without repeats."""
         names = [name for name, _ in self.popup_fields] + [name for name, _ in self.panel_fields]
+        names += [self.style_field] if self.style_field else []
+        names += [name for name, _ in self.flag_styles]
         return list(dict.fromkeys(names))
 
 

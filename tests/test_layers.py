@@ -24,7 +24,7 @@ def fresh_registry() -> Iterator[None]:
 
 def test_registry_finds_the_ward_layers_in_drawing_order() -> None:
     ids = [spec.id for spec in registry()]
-    assert ids == ["wards_new", "wards_old"]
+    assert ids == ["wards_new", "wards_old", "parcels", "parcels_demo"]
     assert [spec.z for spec in registry()] == sorted(spec.z for spec in registry())
 
 
@@ -92,18 +92,19 @@ def test_generic_spec_for_imported_layers() -> None:
 def test_adding_a_module_adds_a_layer(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fresh_registry: None
 ) -> None:
-    (tmp_path / "zz_parcels.py").write_text(
+    (tmp_path / "zz_streets.py").write_text(
         "from layers import LayerSpec\n"
-        "LAYER = LayerSpec(id='parcels', title={'vi': 'Thửa đất', 'en': 'Parcels'},\n"
+        "LAYER = LayerSpec(id='streets', title={'vi': 'Đường phố', 'en': 'Streets'},\n"
         "    source='s', licence='l', attribution='a',\n"
         "    style={'color': '#000', 'weight': 1, 'fillColor': '#000', 'fillOpacity': 0.1},\n"
         "    popup_fields=[], panel_fields=[], legend=[], z=5)\n",
         encoding="utf-8",
     )
     monkeypatch.setattr(layers, "__path__", [*layers.__path__, str(tmp_path)])
-    monkeypatch.delitem(sys.modules, "layers.zz_parcels", raising=False)
-    assert [spec.id for spec in registry()] == ["parcels", "wards_new", "wards_old"]
-    assert get("parcels").title["en"] == "Parcels"
+    monkeypatch.delitem(sys.modules, "layers.zz_streets", raising=False)
+    ids = [spec.id for spec in registry()]
+    assert ids == ["streets", "wards_new", "wards_old", "parcels", "parcels_demo"]
+    assert get("streets").title["en"] == "Streets"
 
 
 def test_a_module_without_layer_is_an_error(

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 
+from ui import i18n_clearance as _clearance
+
 LANG_NAMES = {"vi": "Tiếng Việt", "en": "English"}
 
 VI: dict[str, str] = {
@@ -271,6 +273,8 @@ EN: dict[str, str] = {
     "data.download": "Download {filename}",
 }
 
+VI.update(_clearance.VI)
+EN.update(_clearance.EN)
 MESSAGES: dict[str, dict[str, str]] = {"vi": VI, "en": EN}
 
 

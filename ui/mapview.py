@@ -151,6 +151,9 @@ class Legend(MacroElement):
             filled = style.get("fill", True) is not False
             border = f"2px {'dashed' if dashed else 'solid'} {colour}"
             background = f"{colour}40" if filled else "transparent"
+            if style.get("swatchFill"):  # a thematic class: its fill colour, a thin outline
+                background = html.escape(str(style["swatchFill"]))
+                border = f"1px solid {colour}"
             rows.append(
                 '<div class="gis-legend-row">'
                 f'<span class="gis-swatch" style="border: {border}; '
@@ -365,17 +368,30 @@ def build_map(
         focus_value = html.escape(focus) if focus else None
         field = spec.highlight_field
 
+        values = {
+            html.escape(str(k)): _path_style({**spec.style, **v}, factor)
+            for k, v in spec.style_values.items()
+        }
+        flags = [(name, dict(patch)) for name, patch in spec.flag_styles]
+
         def style_function(
             feature: dict[str, Any],
             base: dict[str, Any] = base,
             hi: dict[str, Any] = hi,
             field: str | None = field,
             focus_value: str | None = focus_value,
+            by: str | None = spec.style_field,
+            values: dict[str, dict[str, Any]] = values,
+            flags: list[tuple[str, dict[str, Any]]] = flags,
         ) -> dict[str, Any]:
             props = feature.get("properties") or {}
             if field and focus_value is not None and props.get(field) == focus_value:
                 return hi
-            return base
+            style = values.get(str(props.get(by)), base) if by else base
+            for name, patch in flags:
+                if props.get(name) is True:
+                    style = {**style, **patch}
+            return style
 
         def highlight_function(feature: dict[str, Any], spec: LayerSpec = spec) -> dict[str, Any]:
             return {"weight": float(spec.style.get("weight", 2)) + 1.5}
@@ -385,9 +401,11 @@ def build_map(
         for feature in payload["features"]:
             present.update(feature["properties"])
         popup_fields = [(f, lab) for f, lab in spec.popup_fields if f in present]
+        marker = folium.CircleMarker(radius=spec.marker_radius) if spec.marker_radius else None
         geojson = folium.GeoJson(
             payload,
             name=html.escape(spec.label(lang)),
+            marker=marker,
             style_function=style_function,
             highlight_function=highlight_function,
             show=True,
@@ -413,6 +431,12 @@ def build_map(
             if is_focus:
                 style.update(spec.highlight_style)
             style["color"] = colour
+            fills = {str(v.get("fillColor")) for v in spec.style_values.values()}
+            flag = next((dict(p) for _, p in spec.flag_styles if p.get("color") == colour), None)
+            if colour in fills:
+                style = {"color": spec.style.get("color", "#555555"), "swatchFill": colour}
+            elif flag is not None:
+                style = {**flag, "fill": False}
             legend_rows.append((style, label))
 
     Attribution(credits).add_to(fmap)

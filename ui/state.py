@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import os
+from datetime import date
 from typing import Any
 
 import geopandas as gpd
 import pandas as pd
 import streamlit as st
 
-from geo import wards
+from geo import clearance, wards
 from geo.config import Settings, load_settings
 from geo.io import ImportResult, export_bytes, read_vector
 from geo.store import LayerInfo, Store, open_store
@@ -158,3 +159,57 @@ def write_layer(layer_id: str, gdf: gpd.GeoDataFrame, **kwargs: Any) -> int:
     count = get_store().write_layer(layer_id, wards.conform_layer(layer_id, gdf), **kwargs)
     st.cache_data.clear()
     return count
+
+
+# --- site clearance -------------------------------------------------------------------------
+def parcel_layers() -> list[LayerInfo]:
+    """The parcel layers in the store: real records first, then the demo set."""
+    return clearance.parcel_layers(get_store())
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def _parcels(db_url: str, layer_id: str, token: str, today: date) -> gpd.GeoDataFrame:
+    gdf = get_store().read_layer(layer_id)
+    out = clearance.annotate(gdf, today)
+    return out
+
+
+def read_parcels(layer_id: str, today: date) -> gpd.GeoDataFrame:
+    """A parcel layer with the computed columns (overdue, complaint, key), cached."""
+    return _parcels(get_settings().db_url, layer_id, layer_token(layer_id), today)
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def _history(db_url: str, layer_id: str, token: str) -> pd.DataFrame:
+    return get_store().history(layer_id)
+
+
+def parcel_history(layer_id: str) -> pd.DataFrame:
+    """Every history row of a parcel layer, cached until the layer changes."""
+    return _history(get_settings().db_url, layer_id, layer_token(layer_id))
+
+
+def changed() -> None:
+    """Drop cached data after this session wrote to the store."""
+    st.cache_data.clear()
+
+
+def user_name() -> str:
+    """The name typed in the sidebar, for the history ('' until typed)."""
+    return str(st.session_state.get("user_name") or "").strip()
+
+
+def role() -> str:
+    """The role of this app's users (a setting until accounts exist)."""
+    return get_settings().role
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def _export_parcels(db_url: str, layer_id: str, token: str, fmt: str) -> tuple[bytes, str, str]:
+    frame = clearance.export_frame(get_store().read_layer(layer_id)).reset_index()
+    return export_bytes(frame, fmt, name=layer_id)
+
+
+def export_parcels(layer_id: str, fmt: str) -> tuple[bytes, str, str]:
+    """A parcel layer as a GIS file (tasks as JSON text): ``(bytes, filename, mime)``."""
+    return _export_parcels(get_settings().db_url, layer_id, layer_token(layer_id), fmt)

@@ -1,0 +1,343 @@
+"""Importing cadastral parcel files: field mapping, row-by-row checks, upsert by sheet/parcel."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+import geopandas as gpd
+import pandas as pd
+import shapely
+from shapely.geometry.base import BaseGeometry
+
+from geo import clearance
+from geo.config import WardProfile
+from geo.crs import from_wgs84, to_wgs84
+from geo.errors import GISInputError, RuleError
+from geo.io import ImportResult
+from geo.names import strip_diacritics
+from geo.store import FeatureUpdate, Store
+
+IMPORTABLE = [f.name for f in clearance.FIELDS if f.name not in clearance.COMPUTED]
+# Column names seen in Vietnamese cadastral files (VILIS, ViLIS 2.0, TMV.LIS, MicroStation
+# exports, Excel sheets), compared without accents, case, spaces and underscores.
+SYNONYMS: dict[str, tuple[str, ...]] = {
+    "map_sheet": ("soto", "sotobd", "sotobando", "toban", "tobando", "tobd", "shbando",
+                  "sohieutobando", "sohieuto", "mapsheet", "sheet", "to"),
+    "parcel_no": ("sothua", "thua", "shthua", "sohieuthua", "thuadat", "sothuadat", "parcelno",
+                  "parcel", "parcelnumber"),
+    "holder": ("chusudung", "tenchu", "chu", "hoten", "tenchusudung", "holder", "owner",
+               "tenhogiadinh", "tenho"),
+    "holder_kind": ("loaichu", "doituong", "holderkind"),
+    "address": ("diachi", "address", "diachithuadat"),
+    "land_type": ("loaidat", "mdsd", "mucdichsudung", "kyhieumdsd", "landtype", "mucdich"),
+    "area_total_m2": ("dientich", "dt", "dtich", "area", "dientichm2", "dientichphaply",
+                      "dtphaply", "areatotalm2", "dientichthua"),
+    "area_recovered_m2": ("dtthuhoi", "dientichthuhoi", "dtth", "recoveredarea",
+                          "arearecoveredm2"),
+    "stage": ("giaidoan", "trangthai", "tiendo", "stage", "status"),
+    "stage_date": ("ngaygiaidoan", "stagedate"),
+    "notice_date": ("ngaythongbao", "noticedate"),
+    "decision_no": ("soqd", "soquyetdinh", "qdthuhoi", "decisionno"),
+    "decision_date": ("ngayqd", "ngayquyetdinh", "decisiondate"),
+    "comp_land": ("bothuongdat", "btdat", "compland"),
+    "comp_assets": ("bothuongtaisan", "bttaisan", "btts", "compassets"),
+    "comp_support": ("hotro", "tienhotro", "compsupport"),
+    "paid_amount": ("dachitra", "sotiendachi", "sotienchitra", "paidamount"),
+    "paid_date": ("ngaychitra", "paiddate"),
+    "resettlement": ("taidinhcu", "tdc", "resettlement"),
+    "responsible": ("canbo", "canbophutrach", "nguoiphutrach", "responsible"),
+    "task": ("nhiemvu", "congviec", "task"),
+    "unit": ("donvi", "donviphutrach", "unit"),
+    "deadline": ("han", "hanchot", "thoihan", "hanhoanthanh", "deadline"),
+    "result": ("ketqua", "result"),
+    "authority": ("thamquyen", "capthamquyen", "authority"),
+    "complaint_filed": ("ngaykhieunai", "complaintfiled"),
+    "complaint_resolved": ("ngaygiaiquyet", "complaintresolved"),
+    "complaint_note": ("khieunai", "noidungkhieunai", "complaintnote"),
+    "note": ("ghichu", "note", "notes"),
+}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class ImportPlan:
+    """What an import would do, for the preview; apply it with :func:`apply_plan`."""
+
+    inserts: gpd.GeoDataFrame
+    updates: list[FeatureUpdate]
+    unchanged: int
+    rejected: pd.DataFrame  # row (from 1), map_sheet, parcel_no, reason
+    preview: pd.DataFrame  # row, key, action, stage, holder, area
+    mapping: dict[str, str]
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def counts(self) -> dict[str, int]:
+        """How many rows are new, updated, unchanged and rejected."""
+        return {
+            "new": len(self.inserts),
+            "updated": len(self.updates),
+            "unchanged": self.unchanged,
+            "rejected": len(self.rejected),
+        }
+
+
+def _squash(name: str) -> str:
+    return re.sub(r"[^a-z0-9]", "", strip_diacritics(str(name)).lower().replace("đ", "d"))
+
+
+def suggest_mapping(columns: list[str]) -> dict[str, str]:
+    """Record field → file column, guessed from the column names (unknown fields left out)."""
+    squashed = {_squash(c): c for c in columns}
+    mapping: dict[str, str] = {}
+    used: set[str] = set()
+    for target, names in SYNONYMS.items():
+        for name in (_squash(target), *names):
+            column = squashed.get(name)
+            if column is not None and column not in used:
+                mapping[target] = column
+                used.add(column)
+                break
+    return mapping
+
+
+def check_mapping(mapping: Mapping[str, str | None], columns: list[str]) -> dict[str, str]:
+    """The mapping without blanks, checked: known fields, existing columns, the key present."""
+    clean = {k: v for k, v in mapping.items() if v}
+    unknown = sorted(set(clean) - set(IMPORTABLE))
+    if unknown:
+        raise GISInputError(f"mapping: unknown record fields {unknown}")
+    missing = sorted({v for v in clean.values() if v not in columns})
+    if missing:
+        raise GISInputError(f"mapping: the file has no columns {missing}; it has {columns}")
+    twice = sorted({v for v in clean.values() if list(clean.values()).count(v) > 1})
+    if twice:
+        raise GISInputError(f"mapping: columns {twice} are mapped to more than one field")
+    for needed in ("map_sheet", "parcel_no"):
+        if needed not in clean:
+            msg = f"mapping: expected a column for {needed} (the parcel's identity), got none"
+            raise GISInputError(msg)
+    return clean
+
+
+def build_plan(
+    result: ImportResult,
+    mapping: Mapping[str, str | None],
+    existing: gpd.GeoDataFrame | None,
+    *,
+    measure_crs: str,
+    old_wards: gpd.GeoDataFrame | None = None,
+    new_wards: gpd.GeoDataFrame | None = None,
+    extent: BaseGeometry | None = None,
+    role: str = "editor",
+) -> ImportPlan:
+    """Check every row, and match it to a stored parcel by sheet and parcel number.
+
+    Parameters
+    ----------
+    result
+        The file as read by :func:`geo.io.read_vector` (``keep_bad_rows=True`` to report
+        bad geometries row by row).
+    mapping
+        Record field → file column.
+    existing
+        The parcel layer as stored (with ``_version``), or None for a new layer.
+    measure_crs
+        The CRS to measure areas in (VN-2000 TM-3 of the ward).
+    old_wards, new_wards
+        Ward layers for the spatial join.
+    extent
+        Where parcels may lie (EPSG:4326), e.g. the ward with a margin; rows outside are
+        rejected.
+    role
+        The importer's role: a stage change in the file must follow the process unless the
+        role may override (it is then recorded as an override).
+    """
+    columns = [c for c in result.gdf.columns if c != result.gdf.geometry.name]
+    clean_map = check_mapping(mapping, columns)
+    gdf = result.gdf.reset_index(drop=True)
+    gdf = clearance.measure_and_join(gdf, measure_crs, old_wards, new_wards)
+    stored = _stored_keys(existing)
+    rejected: list[tuple[int, str, str, str]] = []
+    new_rows: list[dict[str, Any]] = []
+    new_geoms: list[BaseGeometry] = []
+    updates: list[FeatureUpdate] = []
+    preview: list[tuple[int, str, str, str, str, float | None]] = []
+    unchanged = 0
+    seen: dict[str, int] = {}
+    for pos, row in enumerate(gdf.itertuples(index=False)):
+        values = row._asdict()
+        number = pos + 1
+        raw = {target: values.get(column) for target, column in clean_map.items()}
+        sheet, parcel = str(raw.get("map_sheet") or ""), str(raw.get("parcel_no") or "")
+        geom = gdf.geometry.iloc[pos]
+        reason = _geometry_problem(result.bad_rows.get(pos), geom, extent)
+        record: dict[str, Any] = {}
+        if reason is None:
+            try:
+                record = clearance.normalize_record(raw, partial=True)
+            except GISInputError as e:
+                reason = str(e)
+        if reason is None:
+            key = clearance.parcel_key(record["map_sheet"], record["parcel_no"])
+            if key in seen:
+                reason = f"duplicate of row {seen[key]} (same sheet and parcel {key})"
+            else:
+                seen[key] = number
+        if reason is not None:
+            rejected.append((number, sheet, parcel, reason))
+            continue
+        for name in clearance.COMPUTED:
+            record[name] = _plain(getattr(row, name, None))
+        if key in stored:
+            fid, version, props, old_geom = stored[key]
+            changes = {k: v for k, v in record.items() if props.get(k) != v}
+            same_shape = old_geom is not None and shapely.equals_exact(old_geom, geom, 1e-8)
+            if "stage" in changes:
+                try:
+                    override = clearance.check_change(
+                        props, changes, role=role, override_reason="import from " + "file"
+                    )
+                except (RuleError, PermissionError) as e:
+                    rejected.append((number, sheet, parcel, str(e)))
+                    continue
+            else:
+                override = False
+            if not changes and same_shape:
+                unchanged += 1
+                preview.append((number, key, "unchanged", props.get("stage") or "", "", None))
+                continue
+            if "stage" in changes:
+                changes.setdefault("stage_date", date.today().isoformat())
+            reason_text = "[override] import" if override else ""
+            updates.append(
+                FeatureUpdate(
+                    fid, version, changes or None, None if same_shape else geom, reason_text
+                )
+            )
+            preview.append(
+                (number, key, "update", str(record.get("stage") or props.get("stage") or ""),
+                 ", ".join(sorted(changes)) + ("" if same_shape else ", geometry"),
+                 record.get("area_measured_m2"))
+            )  # fmt: skip
+        else:
+            record.setdefault("stage", clearance.FIRST_STAGE)
+            record["created_at"] = date.today().isoformat()
+            new_rows.append(record)
+            new_geoms.append(geom)
+            preview.append(
+                (number, key, "new", record["stage"], "", record.get("area_measured_m2"))
+            )
+    inserts = gpd.GeoDataFrame(
+        pd.DataFrame.from_records(new_rows, columns=_insert_columns(new_rows)),
+        geometry=gpd.GeoSeries(new_geoms, crs=4326).values,
+        crs=4326,
+    )
+    return ImportPlan(
+        inserts=inserts,
+        updates=updates,
+        unchanged=unchanged,
+        rejected=pd.DataFrame(rejected, columns=["row", "map_sheet", "parcel_no", "reason"]),
+        preview=pd.DataFrame(
+            preview, columns=["row", "key", "action", "stage", "changes", "area_measured_m2"]
+        ),
+        mapping=clean_map,
+        warnings=list(result.warnings),
+    )
+
+
+def _insert_columns(rows: list[dict[str, Any]]) -> list[str]:
+    present = {k for row in rows for k in row}
+    ordered = [c for c in clearance.COLUMNS if c in present or c in ("stage", "tasks")]
+    return ordered + sorted(present - set(ordered))
+
+
+def _plain(value: Any) -> Any:
+    if value is None or (isinstance(value, float) and pd.isna(value)):
+        return None
+    return value.item() if hasattr(value, "item") else value
+
+
+def _geometry_problem(
+    bad: str | None, geom: BaseGeometry | None, extent: BaseGeometry | None
+) -> str | None:
+    if bad is not None:
+        return bad
+    if geom is None or geom.is_empty:
+        return "no geometry (missing or empty)"
+    if geom.geom_type not in ("Polygon", "MultiPolygon"):
+        return f"expected a polygon, got a {geom.geom_type}"
+    if extent is not None and not extent.intersects(geom):
+        return "outside the ward (and its margin): check the CRS or the file"
+    return None
+
+
+def _stored_keys(
+    existing: gpd.GeoDataFrame | None,
+) -> dict[str, tuple[int, int, dict[str, Any], BaseGeometry | None]]:
+    if existing is None or existing.empty:
+        return {}
+    out = {}
+    attrs = existing.drop(columns=[existing.geometry.name, "_version"], errors="ignore")
+    for fid, version, rec, geom in zip(
+        existing.index, existing["_version"], attrs.to_dict("records"), existing.geometry,
+        strict=True,
+    ):  # fmt: skip
+        props = {k: _plain(v) if not isinstance(v, list) else v for k, v in rec.items()}
+        key = clearance.parcel_key(props.get("map_sheet"), props.get("parcel_no"))
+        out[key] = (int(fid), int(version), props, geom)
+    return out
+
+
+def ward_extent(
+    new_wards: gpd.GeoDataFrame, profile: WardProfile, margin_m: float = 2000.0
+) -> BaseGeometry | None:
+    """The configured ward grown by ``margin_m`` metres (EPSG:4326): where parcels may lie."""
+    ward = new_wards[new_wards["name"] == profile.name]
+    if ward.empty:
+        return None
+    metric = from_wgs84(ward[["geometry"]].to_crs(4326), profile.measure_crs)
+    grown = gpd.GeoDataFrame(geometry=metric.buffer(margin_m), crs=metric.crs)
+    return to_wgs84(grown).geometry.union_all()
+
+
+def apply_plan(
+    store: Store,
+    layer_id: str,
+    plan: ImportPlan,
+    *,
+    user: str,
+    source: str,
+    licence: str = "",
+    title: str | None = None,
+    role: str = "editor",
+) -> dict[str, int]:
+    """Write an import in one transaction: new parcels inserted, changed ones updated.
+
+    If someone edited a parcel after the plan was built, ``ConflictError`` is raised and
+    nothing is written: build the plan again.
+    """
+    clearance.check_parcel_layer(layer_id)
+    clearance.check_role(role, "import")
+    if layer_id == clearance.DEMO_LAYER:
+        raise GISInputError("layer_id: real records go to 'parcels', never into the demo set")
+    if not source.strip():
+        raise GISInputError("source: expected where the records come from, got nothing")
+    inserts = plan.inserts if len(plan.inserts) else None
+    if inserts is None and not plan.updates:
+        return plan.counts
+    store.apply_edits(
+        layer_id,
+        inserts=inserts,
+        updates=plan.updates,
+        user=user,
+        reason=f"import: {source}",
+        title=title or "Thửa đất giải phóng mặt bằng",
+        source=source,
+        licence=licence,
+        meta={"kind": "parcels", "demo": False},
+    )
+    return plan.counts
