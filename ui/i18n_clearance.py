@@ -119,6 +119,10 @@ VI: dict[str, str] = {
     "db.stages": "Số thửa và diện tích theo giai đoạn",
     "db.progress": "Diện tích theo giai đoạn qua thời gian (từ lịch sử)",
     "db.progress_empty": "Chưa đủ lịch sử để vẽ tiến độ.",
+    "db.progress_note": (
+        "Màu theo giai đoạn như biểu đồ bên trái; lớp dưới cùng (xanh đậm) là diện tích đã bàn "
+        "giao. Mỗi thửa tính từ ngày có thông báo thu hồi."
+    ),
     "db.overdue": "Việc quá hạn theo cán bộ phụ trách",
     "db.overdue_none": "Không có việc quá hạn.",
     "db.money": "Kinh phí cam kết và đã chi trả (tỷ đồng)",
@@ -298,6 +302,10 @@ EN: dict[str, str] = {
     "db.stages": "Parcels and area by stage",
     "db.progress": "Area by stage over time (from the history)",
     "db.progress_empty": "Not enough history to chart progress yet.",
+    "db.progress_note": (
+        "Colours by stage as in the chart on the left; the bottom band (dark green) is the area "
+        "handed over. Each parcel counts from its recovery notice."
+    ),
     "db.overdue": "Overdue items by responsible person",
     "db.overdue_none": "Nothing is overdue.",
     "db.money": "Money committed and paid (billion VND)",

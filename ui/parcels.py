@@ -45,7 +45,7 @@ def demo_banner(layer_id: str, lang: str) -> None:
     if layer_id != clearance.DEMO_LAYER:
         return
     left, right = st.columns([5, 1], vertical_alignment="center")
-    left.warning(t("cl.demo_banner", lang), icon="🧪")
+    left.warning(t("cl.demo_banner", lang), icon=":material/science:")
     if right.button(t("cl.demo_remove", lang), key="demo_remove"):
         count = demo.remove_demo(state.get_store(), user=state.user_name() or "web")
         state.changed()

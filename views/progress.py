@@ -51,7 +51,7 @@ with left:
         .mark_bar()
         .encode(
             x=alt.X("area_m2:Q", title=t("db.col.area", lang)),
-            y=alt.Y("label:N", sort=order, title=None),
+            y=alt.Y("label:N", sort=order, title=None, axis=alt.Axis(labelLimit=220)),
             color=alt.Color("label:N", scale=colours, legend=None),
             tooltip=[
                 alt.Tooltip("label:N", title=t("db.col.stage", lang)),
@@ -91,13 +91,14 @@ with right:
                     "label:N",
                     scale=colours,
                     sort=order,
-                    legend=alt.Legend(title=None, orient="bottom", columns=3),
+                    legend=None,  # the same colours and names as the chart on the left
                 ),
                 order=alt.Order("order:Q", sort="descending"),
                 tooltip=["date:T", "label:N", alt.Tooltip("area_m2:Q", format=",.0f")],
             )
         )
         st.altair_chart(area, width="stretch")
+        st.caption(t("db.progress_note", lang))
 
 left, right = st.columns(2, gap="large")
 with left:
@@ -108,9 +109,8 @@ with left:
         bars = overdue.melt(
             "responsible", value_vars=["parcels", "tasks"], var_name="kind", value_name="n"
         )
-        bars["kind"] = bars["kind"].map(
-            {"parcels": t("db.col.p_overdue", lang), "tasks": t("db.col.t_overdue", lang)}
-        )
+        kinds = [t("db.col.p_overdue", lang), t("db.col.t_overdue", lang)]
+        bars["kind"] = bars["kind"].map(dict(zip(["parcels", "tasks"], kinds, strict=True)))
         chart = (
             alt.Chart(bars)
             .mark_bar()
@@ -121,7 +121,7 @@ with left:
                     "kind:N",
                     title=None,
                     legend=alt.Legend(orient="bottom"),
-                    scale=alt.Scale(range=["#e31a1c", "#fd8d3c"]),
+                    scale=alt.Scale(domain=kinds, range=["#e31a1c", "#fd8d3c"]),
                 ),
                 tooltip=["responsible:N", "kind:N", "n:Q"],
             )
@@ -136,7 +136,7 @@ with left:
         )  # fmt: skip
 with right:
     st.subheader(t("db.money", lang))
-    stages_only = money[money["stage"] != "total"].copy()
+    stages_only = money[(money["stage"] != "total") & (money["committed"] > 0)].copy()
     stages_only["label"] = stages_only["stage"].map(lambda c: ui_parcels.stage_label(c, lang))
     long_money = stages_only.melt(
         "label", value_vars=["committed", "paid_amount"], var_name="kind", value_name="vnd"
@@ -149,7 +149,7 @@ with right:
         alt.Chart(long_money)
         .mark_bar()
         .encode(
-            y=alt.Y("label:N", sort=order, title=None),
+            y=alt.Y("label:N", sort=order, title=None, axis=alt.Axis(labelLimit=220)),
             x=alt.X("amount:Q", title=t("db.col.amount", lang)),
             yOffset="kind:N",
             color=alt.Color(
