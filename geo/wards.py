@@ -173,8 +173,19 @@ def conform_layer(layer_id: str, gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     Raises
     ------
     GISInputError
-        When ``name`` is missing or a geometry is not a polygon.
+        When ``name`` is missing or a geometry is not a polygon, or when the layer is a
+        parcel layer: replacing it in bulk would erase its records' versions and history, so
+        parcels go through the parcel import (an upsert with a history row per change).
     """
+    from geo.clearance import PARCEL_LAYERS
+
+    if layer_id in PARCEL_LAYERS:
+        msg = (
+            f"{layer_id}: parcel records are imported with the parcel import (page «Nhập hồ sơ "
+            "thửa» or 'python -m geo parcels import'), which updates parcels by sheet and "
+            "parcel number and keeps their history; a bulk replace would erase it"
+        )
+        raise GISInputError(msg)
     if layer_id not in (NEW_LAYER, OLD_LAYER):
         return gdf
     if "name" not in gdf.columns:

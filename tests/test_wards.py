@@ -7,6 +7,7 @@ from pathlib import Path
 import geopandas as gpd
 import pandas as pd
 import pytest
+from shapely.geometry import box
 
 from geo import wards
 from geo.config import OldWardMerge, WardProfile, load_settings
@@ -221,3 +222,12 @@ def test_seed_store_writes_layers_once_with_provenance(store: Store) -> None:
     new = store.read_layer(wards.NEW_LAYER)
     assert len(new) == 168
     assert display_name("AnKhánh") in set(new["name"])
+
+
+@pytest.mark.parametrize("layer_id", ["parcels", "parcels_demo"])
+def test_parcel_layers_cannot_be_replaced_in_bulk(layer_id: str) -> None:
+    frame = gpd.GeoDataFrame(
+        {"map_sheet": ["1"]}, geometry=[box(106.72, 10.77, 106.721, 10.771)], crs=4326
+    )
+    with pytest.raises(GISInputError, match="parcel import"):
+        wards.conform_layer(layer_id, frame)
