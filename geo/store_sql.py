@@ -39,8 +39,8 @@ RESERVED_COLUMNS = {"fid", "_version", "geometry"}
 
 
 def now_iso() -> str:
-    """The current UTC time as ISO 8601 with seconds."""
-    return datetime.now(UTC).isoformat(timespec="seconds")
+    """The current UTC time as ISO 8601, to the microsecond (cache keys follow it)."""
+    return datetime.now(UTC).isoformat(timespec="microseconds")
 
 
 def json_value(value: Any) -> Any:

@@ -125,7 +125,7 @@ def record_panel(layer_id: str, fid: int, lang: str) -> None:
             "cl.version",
             lang,
             version=feature.version,
-            updated=feature.updated_at[:16],
+            updated=feature.updated_at[:16].replace("T", " "),
             by=feature.updated_by,
         )
     )
