@@ -533,6 +533,7 @@ def measure_and_join(
         else (from_wgs84(out, measure_crs))
     )
     valid = metric.geometry.notna() & ~metric.geometry.is_empty
+    valid &= metric.geom_type.isin(["Polygon", "MultiPolygon"])
     out["area_measured_m2"] = np.where(valid, metric.geometry.area.round(1), np.nan)
     for column, wards in (("old_ward", old_wards), ("new_ward", new_wards)):
         out[column] = _majority_ward(metric, wards, measure_crs) if wards is not None else None
@@ -546,7 +547,10 @@ def _majority_ward(
     parcels = gpd.GeoDataFrame(
         {"_row": np.arange(len(metric))}, geometry=metric.geometry.values, crs=metric.crs
     )
-    parcels = parcels[parcels.geometry.notna() & ~parcels.geometry.is_empty & parcels.is_valid]
+    polygonal = parcels.geom_type.isin(["Polygon", "MultiPolygon"])
+    parcels = parcels[
+        parcels.geometry.notna() & ~parcels.geometry.is_empty & parcels.is_valid & polygonal
+    ]
     result: list[str | None] = [None] * len(metric)
     if parcels.empty:
         return result
@@ -597,12 +601,15 @@ def overdue_by_person(parcels: pd.DataFrame, today: date) -> pd.DataFrame:
     for fid, rec in _records(parcels):
         key = parcel_key(rec.get("map_sheet"), rec.get("parcel_no"))
         if parcel_overdue(rec, today):
-            person = rec.get("responsible") or "—"
+            person = "—" if _blank(rec.get("responsible")) else rec["responsible"]
             rows.append((str(person), "parcel", key, str(rec.get("deadline")), int(fid)))
         tasks = rec.get("tasks")
         for task in tasks if isinstance(tasks, list) else []:
             if task_overdue(task, today):
-                who = task.get("responsible") or rec.get("responsible") or "—"
+                who = next(
+                    (w for w in (task.get("responsible"), rec.get("responsible")) if not _blank(w)),
+                    "—",
+                )
                 rows.append((str(who), "task", key, str(task.get("deadline")), int(fid)))
     frame = pd.DataFrame(rows, columns=["responsible", "kind", "parcel", "deadline", "fid"])
     if frame.empty:
@@ -645,7 +652,9 @@ def stage_timeline(history: pd.DataFrame) -> pd.DataFrame:
         after: dict[str, Any] = rec["after"] if isinstance(rec["after"], dict) else {}
         if rec["action"] not in ("insert", "update") or "stage" not in after:
             continue
-        when = rec.get("effective_at") or rec["changed_at"]
+        when = rec.get("effective_at")
+        if _blank(when):
+            when = rec["changed_at"]
         stage = after.get("stage") or FIRST_STAGE
         rows.append((int(rec["fid"]), pd.Timestamp(str(when)[:10]), str(stage)))
     return pd.DataFrame(rows, columns=["fid", "at", "stage"])
@@ -668,7 +677,7 @@ def progress(
     timeline = timeline[timeline["fid"].isin(parcels.index)]
     seen = set(timeline["fid"])
     extra = [
-        (fid, pd.Timestamp(str(rec["stage_date"])[:10]), rec.get("stage") or FIRST_STAGE)
+        (fid, pd.Timestamp(str(rec["stage_date"])[:10]), _stage_or_first(rec.get("stage")))
         for fid, rec in _records(parcels)
         if fid not in seen and not _blank(rec.get("stage_date"))
     ]
@@ -704,6 +713,10 @@ def progress(
     frame = pd.DataFrame(out, index=[p.date() for p in periods], columns=codes)
     frame.index.name = "date"
     return frame
+
+
+def _stage_or_first(value: Any) -> str:
+    return FIRST_STAGE if _blank(value) else str(value)
 
 
 def _records(frame: pd.DataFrame) -> list[tuple[int, dict[str, Any]]]:
@@ -754,11 +767,28 @@ def updates_for(
     ]
 
 
-def export_frame(parcels: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
-    """Parcels ready for a file: tasks as JSON text, the store's version column dropped."""
+SHAPEFILE_NAMES = {
+    "holder_kind": "loai_chu", "area_total_m2": "dt_tong", "area_recovered_m2": "dt_thuhoi",
+    "area_measured_m2": "dt_do", "stage_date": "ngay_gd", "notice_date": "ngay_tb",
+    "decision_no": "so_qd", "decision_date": "ngay_qd", "comp_assets": "bt_taisan",
+    "comp_support": "ho_tro", "paid_amount": "da_chi", "resettlement": "tai_dc",
+    "responsible": "can_bo", "complaint_filed": "kn_nop", "complaint_resolved": "kn_xong",
+    "complaint_note": "kn_noidung",
+}  # fmt: skip
+"""Short names (≤ 10 characters, as dBase allows) for the fields whose names are longer; the
+parcel import recognises them, so a Shapefile export maps back field for field."""
+
+
+def export_frame(parcels: gpd.GeoDataFrame, *, shapefile: bool = False) -> gpd.GeoDataFrame:
+    """Parcels ready for a file: tasks as JSON text, the store's version column dropped.
+
+    With ``shapefile``, long field names get the short names of :data:`SHAPEFILE_NAMES`.
+    """
     import json
 
     out = parcels.drop(columns=[c for c in parcels.columns if c.startswith("_")])
+    if shapefile:
+        out = out.rename(columns=SHAPEFILE_NAMES)
     if "tasks" in out:
         out["tasks"] = out["tasks"].map(
             lambda v: json.dumps(v, ensure_ascii=False) if isinstance(v, list) and v else None

@@ -214,7 +214,10 @@ def cmd_export(args: argparse.Namespace, settings: Settings, store: Store) -> An
         sheets = clearance.dashboard_tables(gdf, store.history(layer_id), _today(args))
         args.file.write_bytes(tables.to_xlsx(sheets))
         return {"layer": layer_id, "file": str(args.file), "sheets": list(sheets)}
-    path = io.write_vector(clearance.export_frame(gdf).reset_index(), args.file)
+    shapefile = args.file.suffix.lower() in (".zip", ".shp")
+    path = io.write_vector(
+        clearance.export_frame(gdf, shapefile=shapefile).reset_index(), args.file
+    )
     return {"layer": layer_id, "features": len(gdf), "file": str(path)}
 
 

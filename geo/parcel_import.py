@@ -92,15 +92,25 @@ def _squash(name: str) -> str:
 def suggest_mapping(columns: list[str]) -> dict[str, str]:
     """Record field → file column, guessed from the column names (unknown fields left out)."""
     squashed = {_squash(c): c for c in columns}
+    short = {_squash(v): k for k, v in clearance.SHAPEFILE_NAMES.items()}
+    # dBase cuts field names at 10 characters: CHU_SU_DUN, AREA_RECOV
+    cut = {_squash(c): c for c in columns if len(c) == 10 and len(_squash(c)) >= 6}
     mapping: dict[str, str] = {}
     used: set[str] = set()
     for target, names in SYNONYMS.items():
-        for name in (_squash(target), *names):
-            column = squashed.get(name)
-            if column is not None and column not in used:
-                mapping[target] = column
-                used.add(column)
-                break
+        candidates = (_squash(target), *names, *[n for n, t in short.items() if t == target])
+        column = next(
+            (squashed[n] for n in candidates if squashed.get(n) not in (None, *used)), None
+        )
+        if column is None:
+            column = next(
+                (c for key, c in cut.items() if c not in used
+                 and any(n.startswith(key) for n in candidates)),
+                None,
+            )  # fmt: skip
+        if column is not None:
+            mapping[target] = column
+            used.add(column)
     return mapping
 
 
@@ -133,6 +143,7 @@ def build_plan(
     new_wards: gpd.GeoDataFrame | None = None,
     extent: BaseGeometry | None = None,
     role: str = "editor",
+    today: date | None = None,
 ) -> ImportPlan:
     """Check every row, and match it to a stored parcel by sheet and parcel number.
 
@@ -155,7 +166,12 @@ def build_plan(
     role
         The importer's role: a stage change in the file must follow the process unless the
         role may override (it is then recorded as an override).
+    today
+        The date recorded as ``stage_date``/``created_at`` (today if omitted).
+
+    A blank cell never erases a stored value: it means "not in this file".
     """
+    day = (today or date.today()).isoformat()
     columns = [c for c in result.gdf.columns if c != result.gdf.geometry.name]
     clean_map = check_mapping(mapping, columns)
     gdf = result.gdf.reset_index(drop=True)
@@ -181,6 +197,8 @@ def build_plan(
                 record = clearance.normalize_record(raw, partial=True)
             except GISInputError as e:
                 reason = str(e)
+            else:
+                record = {k: v for k, v in record.items() if v is not None}
         if reason is None:
             key = clearance.parcel_key(record["map_sheet"], record["parcel_no"])
             if key in seen:
@@ -195,23 +213,27 @@ def build_plan(
         if key in stored:
             fid, version, props, old_geom = stored[key]
             changes = {k: v for k, v in record.items() if props.get(k) != v}
-            same_shape = old_geom is not None and shapely.equals_exact(old_geom, geom, 1e-8)
+            same_shape = old_geom is not None and shapely.equals_exact(
+                shapely.normalize(old_geom), shapely.normalize(geom), 1e-9
+            )
+            override = False
             if "stage" in changes:
                 try:
-                    override = clearance.check_change(
-                        props, changes, role=role, override_reason="import from " + "file"
-                    )
-                except (RuleError, PermissionError) as e:
+                    clearance.check_change(props, changes, role=role)
+                except RuleError as e:
+                    if role not in clearance.OVERRIDE_ROLES:
+                        rejected.append((number, sheet, parcel, str(e)))
+                        continue
+                    override = True  # an approver's file: recorded as an override
+                except PermissionError as e:
                     rejected.append((number, sheet, parcel, str(e)))
                     continue
-            else:
-                override = False
             if not changes and same_shape:
                 unchanged += 1
                 preview.append((number, key, "unchanged", props.get("stage") or "", "", None))
                 continue
             if "stage" in changes:
-                changes.setdefault("stage_date", date.today().isoformat())
+                changes.setdefault("stage_date", day)
             reason_text = "[override] import" if override else ""
             updates.append(
                 FeatureUpdate(
@@ -225,7 +247,7 @@ def build_plan(
             )  # fmt: skip
         else:
             record.setdefault("stage", clearance.FIRST_STAGE)
-            record["created_at"] = date.today().isoformat()
+            record["created_at"] = day
             new_rows.append(record)
             new_geoms.append(geom)
             preview.append(

@@ -206,7 +206,8 @@ def role() -> str:
 
 @st.cache_data(show_spinner=False, max_entries=8)
 def _export_parcels(db_url: str, layer_id: str, token: str, fmt: str) -> tuple[bytes, str, str]:
-    frame = clearance.export_frame(get_store().read_layer(layer_id)).reset_index()
+    parcels = get_store().read_layer(layer_id)
+    frame = clearance.export_frame(parcels, shapefile=fmt == "shp").reset_index()
     return export_bytes(frame, fmt, name=layer_id)
 
 
