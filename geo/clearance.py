@@ -419,6 +419,7 @@ def edit_parcel(
     Moving the stage sets ``stage_date`` (today unless given).
     """
     check_parcel_layer(layer_id)
+    check_role(role)
     clean = normalize_record(changes, partial=True)
     computed = sorted(set(clean) & set(COMPUTED))
     if computed:

@@ -16,6 +16,11 @@ from pathlib import Path
 import pytest
 from playwright import sync_api
 
+from geo import clearance, demo, wards
+from geo.config import load_settings
+from geo.store import open_store
+from ui.i18n import t
+
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = "/usr/bin/chromium"
 # The README's screenshot is refreshed only on request:
@@ -60,6 +65,11 @@ def _wait_healthy(url: str, proc: subprocess.Popen[bytes], timeout: float = 60) 
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[str]:
+    yield from _serve(tmp_path)
+
+
+def _serve(tmp_path: Path) -> Iterator[str]:
+    """Run ``streamlit run app.py`` on a free port with the store ``tmp_path/ward.gpkg``."""
     port = _free_port()
     env = {
         **os.environ,
@@ -142,3 +152,133 @@ def test_click_an_khanh_shows_its_attributes(server: str, tmp_path: Path) -> Non
             assert not errors, errors
         finally:
             browser.close()
+
+
+# --- Site clearance: move a parcel on in the browser, see the map and the dashboard follow ---
+
+DEMO_SEED = 2025
+PLANNER = "Nguyễn Văn An"
+FILL_COLOUR_JS = """([fid, layer, colour]) => {
+    let found = null;
+    window.map.eachLayer((l) => {
+        const p = l.feature && l.feature.properties;
+        if (p && p.fid === fid && p.layer === layer) { found = l.options.fillColor; }
+    });
+    return found === colour;
+}"""
+STAGE_ROWS_JS = """([header, want]) => {
+    // The stages table (a glide grid: its cells are mirrored in an accessible <table>),
+    // once every stage has the wanted number of parcels; null until then.
+    for (const table of document.querySelectorAll('[data-testid="stDataFrame"] table')) {
+        const heads = Array.from(table.tHead.rows[0].cells, (c) => c.textContent);
+        if (!heads.includes(header)) { continue; }
+        const cells = (r) => Array.from(r.cells, (c) => c.textContent);
+        const rows = Array.from(table.tBodies[0].rows, cells);
+        const got = Object.fromEntries(rows.map((r) => [r[0], Number(r[1])]));
+        return Object.entries(want).every(([k, v]) => got[k] === v) ? rows : null;
+    }
+    return null;
+}"""
+
+
+@pytest.fixture
+def demo_server(tmp_path: Path) -> Iterator[str]:
+    """The app on a store that already holds the demo parcels (fixed seed)."""
+    settings = load_settings({"GIS_BASEMAP": "none"})
+    with open_store(str(tmp_path / "ward.gpkg")) as store:
+        wards.seed_store(store, settings.profile)
+        demo.install_demo(
+            store,
+            settings.profile,
+            store.read_layer(wards.OLD_LAYER),
+            store.read_layer(wards.NEW_LAYER),
+            seed=DEMO_SEED,
+        )
+    yield from _serve(tmp_path)
+
+
+def _wait_for_fill(page: sync_api.Page, fid: int, layer: str, colour: str) -> None:
+    """Wait until the map draws parcel ``fid`` filled with ``colour``.
+
+    The map's iframe may be replaced when the page reruns, so it is looked up afresh on
+    each try.
+    """
+    deadline = time.monotonic() + 30
+    last: Exception | None = None
+    while time.monotonic() < deadline:
+        handle = page.locator('iframe[title="streamlit_folium.st_folium"]').element_handle()
+        frame = handle.content_frame() if handle is not None else None
+        if frame is None:  # the iframe is being replaced
+            page.wait_for_timeout(100)
+            continue
+        try:
+            frame.wait_for_function(FILL_COLOUR_JS, arg=[fid, layer, colour], timeout=3_000)
+            return
+        except sync_api.Error as e:  # a timeout, or the frame went away during a rerun
+            last = e
+    raise AssertionError(f"parcel {fid} of {layer} is not filled with {colour}: {last}")
+
+
+def test_moving_a_parcel_on_updates_the_map_and_the_dashboard(
+    demo_server: str, tmp_path: Path
+) -> None:
+    layer = clearance.DEMO_LAYER
+    with open_store(str(tmp_path / "ward.gpkg")) as store:
+        parcels = store.read_layer(layer)
+        before = clearance.by_stage(parcels, "vi").set_index("stage")["parcels"]
+        fid = int(sorted(parcels.index[parcels["stage"] == "kiem_dem"])[0])
+        version = int(parcels.at[fid, "_version"])
+    key = clearance.parcel_key(parcels.at[fid, "map_sheet"], parcels.at[fid, "parcel_no"])
+    old, new = clearance.STAGE_BY_CODE["kiem_dem"], clearance.STAGE_BY_CODE["pa_du_thao"]
+
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1440, "height": 1000})
+            errors: list[str] = []
+            page.on("pageerror", lambda exc: errors.append(str(exc)))
+            page.set_default_timeout(30_000)
+            page.goto(demo_server, wait_until="domcontentloaded")
+
+            user = page.get_by_role("textbox", name=t("app.user"))
+            user.wait_for(timeout=60_000)
+            user.fill(PLANNER)
+            user.press("Enter")
+            page.get_by_role("link", name=t("nav.clearance")).click()
+            page.get_by_text(t("cl.demo_banner")).wait_for()
+            _wait_for_fill(page, fid, layer, old.color)
+
+            picker = page.get_by_role("combobox", name=t("cl.pick"))
+            picker.click()
+            picker.fill(key)
+            page.get_by_role("option", name=key, exact=True).click()
+            page.get_by_role("tab", name=t("cl.tab.edit")).click()
+            stage = page.get_by_role("combobox", name=t("cl.e.stage"))
+            stage.click()
+            page.get_by_role("option", name=new.vi, exact=True).click()
+            page.get_by_role("button", name=t("cl.e.save")).click()
+
+            # (a) the success message
+            page.get_by_text(t("cl.e.saved", version=version + 1)).wait_for()
+            # (b) the map fills the parcel with the new stage's colour
+            _wait_for_fill(page, fid, layer, new.color)
+
+            # (c) the dashboard's stages table counts the parcel at its new stage
+            page.get_by_role("link", name=t("nav.progress")).click()
+            page.get_by_text(t("db.title")).wait_for()
+            expected = {
+                s.vi: int(before[s.code]) + (s is new) - (s is old) for s in clearance.STAGES
+            }
+            rows = page.wait_for_function(
+                STAGE_ROWS_JS, arg=[t("db.col.pct"), expected]
+            ).json_value()
+            assert {r[0]: int(r[1]) for r in rows} == expected
+            assert not errors, errors
+        finally:
+            browser.close()
+
+    with open_store(str(tmp_path / "ward.gpkg")) as store:
+        feature = store.get_feature(layer, fid)
+        last = store.history(layer, fid).iloc[-1]
+    assert (feature.version, feature.props["stage"]) == (version + 1, new.code)
+    assert last["changed_by"] == PLANNER
