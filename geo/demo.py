@@ -365,7 +365,7 @@ def install_demo(
             elif step == len(path):
                 props = {k: record[k] for k in (*late, "tasks", "deadline", "task")}
                 when = path[-1][1]
-                props = {k: v for k, v in props.items() if v not in (None, [])}
+                props = {k: v for k, v in props.items() if not _empty(v)}
                 if not props:
                     continue
             else:
@@ -380,6 +380,12 @@ def install_demo(
             store.apply_edits(clearance.DEMO_LAYER, updates=updates, user=DEMO_USER)
     report(1.0, "done")
     return len(fids)
+
+
+def _empty(value: Any) -> bool:
+    if isinstance(value, list):
+        return not value
+    return value is None or (isinstance(value, float) and math.isnan(value))
 
 
 def _props_at(record: dict[str, Any], code: str, when: date) -> dict[str, Any]:

@@ -34,7 +34,7 @@ def parcel_spec(layer_id: str, title: Labels, source: str, licence: str, z: int)
         style={"color": "#555555", "weight": 0.8, "fillColor": "#cccccc", "fillOpacity": 0.75},
         style_field="stage",
         style_values={s.code: {"fillColor": s.color} for s in STAGES},
-        flag_styles=[("complaint_open", COMPLAINT), ("overdue", OVERDUE)],
+        flag_styles=[("complaint_open", COMPLAINT), ("any_overdue", OVERDUE)],
         popup_fields=FIELDS,
         panel_fields=FIELDS,
         legend=legend,

@@ -159,6 +159,7 @@ def test_click_an_khanh_shows_its_attributes(server: str, tmp_path: Path) -> Non
 DEMO_SEED = 2025
 PLANNER = "Nguyễn Văn An"
 FILL_COLOUR_JS = """([fid, layer, colour]) => {
+    if (!window.map) { return false; }  // the map of a fresh iframe is not built yet
     let found = null;
     window.map.eachLayer((l) => {
         const p = l.feature && l.feature.properties;
@@ -198,25 +199,23 @@ def demo_server(tmp_path: Path) -> Iterator[str]:
 
 
 def _wait_for_fill(page: sync_api.Page, fid: int, layer: str, colour: str) -> None:
-    """Wait until the map draws parcel ``fid`` filled with ``colour``.
+    """Wait until a map on the page draws parcel ``fid`` filled with ``colour``.
 
-    The map's iframe may be replaced when the page reruns, so it is looked up afresh on
-    each try.
+    While the page reruns, Streamlit may show the old map's iframe beside the new one, or
+    swap one for the other, so every map iframe is looked up afresh on each try.
     """
     deadline = time.monotonic() + 30
     last: Exception | None = None
     while time.monotonic() < deadline:
-        handle = page.locator('iframe[title="streamlit_folium.st_folium"]').element_handle()
-        frame = handle.content_frame() if handle is not None else None
-        if frame is None:  # the iframe is being replaced
-            page.wait_for_timeout(100)
-            continue
-        try:
-            frame.wait_for_function(FILL_COLOUR_JS, arg=[fid, layer, colour], timeout=3_000)
-            return
-        except sync_api.Error as e:  # a timeout, or the frame went away during a rerun
-            last = e
-    raise AssertionError(f"parcel {fid} of {layer} is not filled with {colour}: {last}")
+        for iframe in page.locator('iframe[title="streamlit_folium.st_folium"]').all():
+            try:
+                frame = iframe.element_handle(timeout=1_000).content_frame()
+                if frame is not None and frame.evaluate(FILL_COLOUR_JS, [fid, layer, colour]):
+                    return
+            except sync_api.Error as e:  # the iframe went away during a rerun
+                last = e
+        page.wait_for_timeout(200)
+    raise AssertionError(f"parcel {fid} of {layer} is not filled with {colour} ({last})")
 
 
 def test_moving_a_parcel_on_updates_the_map_and_the_dashboard(

@@ -47,6 +47,9 @@ def demo_banner(layer_id: str, lang: str) -> None:
     left, right = st.columns([5, 1], vertical_alignment="center")
     left.warning(t("cl.demo_banner", lang), icon=":material/science:")
     if right.button(t("cl.demo_remove", lang), key="demo_remove"):
+        if state.role() not in clearance.EDIT_ROLES:
+            st.error(t("cl.e.viewer", lang))
+            return
         count = demo.remove_demo(state.get_store(), user=state.user_name() or "web")
         state.changed()
         st.session_state.pop("parcel_fid", None)
@@ -58,6 +61,9 @@ def empty_state(lang: str) -> None:
     """No parcel layer yet: say how to import, offer the labelled demo set."""
     st.info(t("cl.empty", lang))
     if st.button(t("cl.demo_make", lang, n=DEMO_SIZE), key="demo_make", type="primary"):
+        if state.role() not in clearance.EDIT_ROLES:
+            st.error(t("cl.e.viewer", lang))
+            return
         store = state.get_store()
         bar = st.progress(0.0, text=t("cl.demo_progress", lang))
         count = demo.install_demo(

@@ -93,7 +93,8 @@ with map_col:
         popups=False, bounds=bounds, height_px=MAP_HEIGHT,
     )  # fmt: skip
     result = st_folium(
-        fmap, key=f"cl_map_{layer_id}", returned_objects=["last_active_drawing"],
+        fmap, key=f"cl_map_{layer_id}",
+        returned_objects=["last_active_drawing", "last_object_clicked"],
         use_container_width=True, height=MAP_HEIGHT,
     )  # fmt: skip
     credits = [spec.attribution] + (
@@ -103,9 +104,14 @@ with map_col:
     )
     st.caption(t("map.sources", lang, sources="; ".join(credits)))
 
+# A click opens a parcel once: the click's position tells a new click from a rerun, and only
+# features of the parcel layer count (the old-ward outline has fids too).
 clicked = ((result or {}).get("last_active_drawing") or {}).get("properties") or {}
-if clicked.get("fid") is not None and clicked.get("fid") != st.session_state.get("cl_clicked"):
-    st.session_state["cl_clicked"] = clicked.get("fid")
+where = (result or {}).get("last_object_clicked") or {}
+click = (clicked.get("layer"), clicked.get("fid"), where.get("lat"), where.get("lng"))
+is_parcel = clicked.get("layer") == layer_id and clicked.get("fid") is not None
+if is_parcel and click != st.session_state.get("cl_clicked"):
+    st.session_state["cl_clicked"] = click
     st.session_state["cl_pick"] = int(clicked["fid"])
 
 with panel_col:

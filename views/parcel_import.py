@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from geo import clearance, parcel_import, tables, vnenc, wards
-from geo.errors import ConflictError, GISInputError
+from geo.errors import ConflictError, GISInputError, PermissionDeniedError
 from geo.io import ImportResult, read_vector
 from ui import state
 from ui.i18n import t
@@ -129,6 +129,8 @@ if go:
             )  # fmt: skip
         except ConflictError as e:
             st.error(t("imp.conflict", lang, error=e))
+        except PermissionDeniedError as e:
+            st.error(t("cl.e.rule", lang, error=e))
         except GISInputError as e:
             st.error(t("imp.plan_error", lang, error=e))
         else:
