@@ -164,10 +164,21 @@ def _number(value: Any, name: str, *, integer: bool) -> float | int:
         raise GISInputError(f"{name}: expected a number, got {value!r}")
     if isinstance(value, str):
         text = value.strip().replace(" ", "").replace("\u00a0", "")
-        # Vietnamese writing: 1.234.567,5 ; also accept 1,234,567.5 and 1234.5
-        if re.fullmatch(r"-?\d{1,3}(\.\d{3})+(,\d+)?", text):
+        # Vietnamese writing: 1.234.567,5 ; also 1,234,567.5 and 1234.5. One group of three
+        # digits after a single dot ("12.345") is ambiguous: thousands in Vietnamese, a
+        # decimal in English. Money has no decimals, so it is thousands there; an area is
+        # refused rather than guessed 1000 times too large or small.
+        single = re.fullmatch(r"-?([1-9]\d{0,2})\.(\d{3})", text)
+        if single and not integer:
+            msg = (
+                f"{name}: {value!r} is ambiguous (twelve thousand, or twelve point three?); "
+                "write it without a thousands dot, with a decimal comma such as 12345 or "
+                "12,345"
+            )
+            raise GISInputError(msg)
+        if re.fullmatch(r"-?[1-9]\d{0,2}(\.\d{3})+(,\d+)?", text):
             text = text.replace(".", "").replace(",", ".")
-        elif re.fullmatch(r"-?\d{1,3}(,\d{3})+(\.\d+)?", text):
+        elif re.fullmatch(r"-?[1-9]\d{0,2}(,\d{3})+(\.\d+)?", text):
             text = text.replace(",", "")
         elif re.fullmatch(r"-?\d+,\d+", text):
             text = text.replace(",", ".")
@@ -357,6 +368,26 @@ def check_role(role: str, action: str = "edit") -> None:
         raise PermissionDeniedError(f"role: a {role} may not {action} parcels")
 
 
+def record_problems(record: Mapping[str, Any]) -> list[str]:
+    """What is inconsistent within a whole record (areas, complaint dates)."""
+    problems = []
+    total: Any = record.get("area_total_m2")
+    recovered: Any = record.get("area_recovered_m2")
+    if not _blank(total) and not _blank(recovered) and float(recovered) > float(total) * 1.0001:
+        problems.append(
+            f"area_recovered_m2: expected at most the parcel's area {total} m², got {recovered} m²"
+        )
+    filed, resolved = (
+        _as_date(record.get("complaint_filed")),
+        _as_date(record.get("complaint_resolved")),
+    )
+    if resolved is not None and (filed is None or resolved < filed):
+        problems.append(
+            f"complaint_resolved: expected on or after the filing date {filed}, got {resolved}"
+        )
+    return problems
+
+
 def check_change(
     current: Mapping[str, Any],
     changes: Mapping[str, Any],
@@ -420,10 +451,10 @@ def edit_parcel(
     """
     check_parcel_layer(layer_id)
     check_role(role)
+    fixed = sorted(set(changes) & {"demo", "created_at", *COMPUTED})
+    if fixed:
+        raise GISInputError(f"changes: {fixed} are set by the app, not typed")
     clean = normalize_record(changes, partial=True)
-    computed = sorted(set(clean) & set(COMPUTED))
-    if computed:
-        raise GISInputError(f"changes: {computed} are computed from the geometry, not typed")
     current = store.get_feature(layer_id, fid)
     if current.version != expected_version:
         # stale: the store refuses it and reports what changed in between
@@ -431,6 +462,9 @@ def edit_parcel(
             layer_id, fid, expected_version=expected_version, props=clean, user=user
         )
     override = check_change(current.props, clean, role=role, override_reason=override_reason)
+    problems = record_problems({**current.props, **clean})
+    if problems:
+        raise GISInputError("; ".join(problems))
     if "stage" in clean and clean["stage"] != current.props.get("stage"):
         clean.setdefault("stage_date", (today or date.today()).isoformat())
     clean = {k: v for k, v in clean.items() if current.props.get(k) != v}
@@ -654,6 +688,8 @@ def stage_timeline(history: pd.DataFrame) -> pd.DataFrame:
         if rec["action"] not in ("insert", "update") or "stage" not in after:
             continue
         when = rec.get("effective_at")
+        if _blank(when) and rec["action"] == "insert" and not _blank(after.get("stage_date")):
+            when = after["stage_date"]  # an imported record's own date for its stage
         if _blank(when):
             when = rec["changed_at"]
         stage = after.get("stage") or FIRST_STAGE
@@ -688,29 +724,34 @@ def progress(
         )
     codes = [s.code for s in STAGES]
     if timeline.empty:
-        return pd.DataFrame(columns=codes)
+        empty = pd.DataFrame(columns=codes)
+        empty.index.name = "date"
+        return empty
     area = area_of(parcels)
     start = timeline["at"].min()
     stop = pd.Timestamp(end or date.today())
     periods = list(pd.date_range(start, max(stop, start), freq=freq))
     if not periods or periods[-1] < stop:
         periods.append(stop)
-    timeline = timeline.sort_values(["at", "fid"], kind="stable")
-    out = np.zeros((len(periods), len(codes)))
+    # Each event holds its stage from its moment until the parcel's next event: add the
+    # parcel's area over that span of periods with a difference array (no period × parcel loop).
+    timeline = timeline.sort_values(["fid", "at"], kind="stable").reset_index(drop=True)
     position = {c: i for i, c in enumerate(codes)}
-    state: dict[int, str] = {}
-    events: list[tuple[pd.Timestamp, int, str]] = list(
-        zip(timeline["at"], timeline["fid"].astype(int), timeline["stage"].astype(str), strict=True)
-    )
-    cursor = 0
-    for row, moment in enumerate(periods):
-        while cursor < len(events) and events[cursor][0] <= moment:
-            _, fid_, stage_ = events[cursor]
-            state[fid_] = stage_
-            cursor += 1
-        for fid, stage in state.items():
-            if stage in position:
-                out[row, position[stage]] += area.get(fid, 0.0)
+    timeline = timeline[timeline["stage"].isin(position)].reset_index(drop=True)
+    ticks = np.array([p.value for p in periods], dtype=np.int64)
+    starts = np.searchsorted(ticks, timeline["at"].astype("datetime64[ns]").astype(np.int64))
+    following = timeline["at"].shift(-1).where(timeline["fid"].shift(-1) == timeline["fid"])
+    ends = np.full(len(timeline), len(periods))
+    has_next = following.notna().to_numpy()
+    if has_next.any():
+        later = following[has_next].astype("datetime64[ns]").astype(np.int64)
+        ends[has_next] = np.searchsorted(ticks, later)
+    delta = np.zeros((len(periods) + 1, len(codes)))
+    weights = timeline["fid"].map(area).fillna(0.0).to_numpy(dtype=float)
+    columns = timeline["stage"].map(position).to_numpy(dtype=int)
+    np.add.at(delta, (starts, columns), weights)
+    np.add.at(delta, (ends, columns), -weights)
+    out = np.cumsum(delta, axis=0)[:-1]
     frame = pd.DataFrame(out, index=[p.date() for p in periods], columns=codes)
     frame.index.name = "date"
     return frame
@@ -812,6 +853,12 @@ def dashboard_tables(
         "progress": progress(parcels, history, end=today).reset_index(),
         "parcels": listing.reset_index(),
     }
+
+
+def detach(store: Store, attachment_id: int, *, user: str, role: str, reason: str = "") -> Any:
+    """Mark a parcel's document deleted (its bytes stay in the store); one history row."""
+    check_role(role, "remove documents of")
+    return store.delete_attachment(attachment_id, user=user, reason=reason)
 
 
 def attach(

@@ -51,6 +51,8 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--source", help="where the records come from (default: the file name)")
     p.add_argument("--licence", default="", help="their terms of use")
     p.add_argument("--dry-run", action="store_true", help="check and report, write nothing")
+    p.add_argument("--override", metavar="REASON",
+                   help="approver: let rows breaking a stage rule in")  # fmt: skip
     p.set_defaults(func=cmd_import)
 
     p = ps.add_parser("list", help="list parcels, with filters")
@@ -139,7 +141,7 @@ def cmd_import(args: argparse.Namespace, settings: Settings, store: Store) -> An
     plan = parcel_import.build_plan(
         result, mapping, existing, measure_crs=settings.profile.measure_crs,
         old_wards=old, new_wards=new, extent=parcel_import.ward_extent(new, settings.profile),
-        role=_role(args, settings),
+        role=_role(args, settings), override_reason=args.override,
     )  # fmt: skip
     if not args.dry_run:
         parcel_import.apply_plan(
@@ -240,7 +242,9 @@ def cmd_dashboard(args: argparse.Namespace, settings: Settings, store: Store) ->
 def cmd_demo(args: argparse.Namespace, settings: Settings, store: Store) -> Any:
     """``parcels demo``: make the labelled demo set, or remove it."""
     if args.remove:
-        return {"removed": demo.remove_demo(store, user=args.user)}
+        return {"removed": demo.remove_demo(store, user=args.user, role=_role(args, settings))}
     old, new = store.read_layer(wards.OLD_LAYER), store.read_layer(wards.NEW_LAYER)
-    count = demo.install_demo(store, settings.profile, old, new, n=args.n, today=args.today)
+    count = demo.install_demo(
+        store, settings.profile, old, new, n=args.n, today=args.today, role=_role(args, settings)
+    )
     return {"layer": clearance.DEMO_LAYER, "parcels": count, "title": demo.DEMO_TITLE}

@@ -308,12 +308,14 @@ def install_demo(
     seed: int = 2025,
     today: date | None = None,
     progress: Callable[[float, str], None] | None = None,
+    role: str = "editor",
 ) -> int:
     """Write the demo set to its own layer, with a history that replays each parcel's stages.
 
     Refuses if the demo layer exists (remove it first); never touches the real ``parcels``
-    layer. Returns the number of parcels written.
+    layer. Returns the number of parcels written. A viewer may not make it.
     """
+    clearance.check_role(role, "make the demo set of")
     if store.has_layer(clearance.DEMO_LAYER):
         msg = f"layer {clearance.DEMO_LAYER!r} exists; remove the demo set before making a new one"
         raise GISInputError(msg)
@@ -402,8 +404,9 @@ def _props_at(record: dict[str, Any], code: str, when: date) -> dict[str, Any]:
     return {k: v for k, v in props.items() if not (isinstance(v, float) and math.isnan(v))}
 
 
-def remove_demo(store: Store, *, user: str) -> int:
+def remove_demo(store: Store, *, user: str, role: str = "editor") -> int:
     """Remove the demo layer in one action; return how many parcels it held (0 if none)."""
+    clearance.check_role(role, "remove the demo set of")
     if not store.has_layer(clearance.DEMO_LAYER):
         return 0
     count = store.layer_info(clearance.DEMO_LAYER).feature_count

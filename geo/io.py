@@ -350,6 +350,17 @@ def _decode_text(
             raise GISInputError(msg)
         notes.append(f"the attribute text was converted from {vnenc.LABELS[encoding]}")
     out = gdf.copy()
+    if raw:  # field names are DBF bytes too: "Chủ" must not arrive as "Chá»§"
+        names = {}
+        for c in out.columns:
+            if c != out.geometry.name and not str(c).isascii():
+                try:
+                    names[c] = vnenc.from_latin1(str(c), encoding)
+                except GISInputError:
+                    continue
+        out = out.rename(columns=names)
+        columns = [names.get(c, c) for c in columns]
+        gdf = out.copy()
     for c in columns:
         if raw:
             out[c] = gdf[c].map(lambda v: vnenc.from_latin1(v, encoding))

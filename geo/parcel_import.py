@@ -144,6 +144,7 @@ def build_plan(
     extent: BaseGeometry | None = None,
     role: str = "editor",
     today: date | None = None,
+    override_reason: str | None = None,
 ) -> ImportPlan:
     """Check every row, and match it to a stored parcel by sheet and parcel number.
 
@@ -168,10 +169,21 @@ def build_plan(
         role may override (it is then recorded as an override).
     today
         The date recorded as ``stage_date``/``created_at`` (today if omitted).
+    override_reason
+        For an approver or admin: the written reason that lets rows breaking a stage rule in;
+        without it those rows are rejected like anyone's. It is kept in each row's history.
 
     A blank cell never erases a stored value: it means "not in this file".
     """
     day = (today or date.today()).isoformat()
+    if override_reason is not None:
+        override_reason = override_reason.strip()
+        if len(override_reason) < clearance.MIN_REASON:
+            msg = (
+                f"override_reason: expected a written reason of at least {clearance.MIN_REASON}"
+                f" characters, got {override_reason!r}"
+            )
+            raise RuleError(msg)
     columns = [c for c in result.gdf.columns if c != result.gdf.geometry.name]
     clean_map = check_mapping(mapping, columns)
     gdf = result.gdf.reset_index(drop=True)
@@ -184,8 +196,9 @@ def build_plan(
     preview: list[tuple[int, str, str, str, str, float | None]] = []
     unchanged = 0
     seen: dict[str, int] = {}
-    for pos, row in enumerate(gdf.itertuples(index=False)):
-        values = row._asdict()
+    # records, not itertuples: column names such as "Số tờ" are not Python identifiers
+    rows = gdf.drop(columns=gdf.geometry.name).to_dict("records")
+    for pos, values in enumerate(rows):
         number = pos + 1
         raw = {target: values.get(column) for target, column in clean_map.items()}
         sheet, parcel = str(raw.get("map_sheet") or ""), str(raw.get("parcel_no") or "")
@@ -209,7 +222,7 @@ def build_plan(
             rejected.append((number, sheet, parcel, reason))
             continue
         for name in clearance.COMPUTED:
-            record[name] = _plain(getattr(row, name, None))
+            record[name] = _plain(values.get(name))
         if key in stored:
             fid, version, props, old_geom = stored[key]
             changes = {k: v for k, v in record.items() if props.get(k) != v}
@@ -217,16 +230,10 @@ def build_plan(
                 shapely.normalize(old_geom), shapely.normalize(geom), 1e-9
             )
             override = False
-            if "stage" in changes:
-                try:
-                    clearance.check_change(props, changes, role=role)
-                except RuleError as e:
-                    if role not in clearance.OVERRIDE_ROLES:
-                        rejected.append((number, sheet, parcel, str(e)))
-                        continue
-                    override = True  # an approver's file: recorded as an override
-                except PermissionError as e:
-                    rejected.append((number, sheet, parcel, str(e)))
+            if changes:
+                problem, override = _rule_check(props, changes, role, override_reason)
+                if problem is not None:
+                    rejected.append((number, sheet, parcel, problem))
                     continue
             if not changes and same_shape:
                 unchanged += 1
@@ -234,25 +241,32 @@ def build_plan(
                 continue
             if "stage" in changes:
                 changes.setdefault("stage_date", day)
-            reason_text = "[override] import" if override else ""
+            reason_text = f"[override] {override_reason}" if override else ""
             updates.append(
                 FeatureUpdate(
                     fid, version, changes or None, None if same_shape else geom, reason_text
                 )
             )
             preview.append(
-                (number, key, "update", str(record.get("stage") or props.get("stage") or ""),
+                (number, key, "update" + (" (override)" if override else ""),
+                 str(record.get("stage") or props.get("stage") or ""),
                  ", ".join(sorted(changes)) + ("" if same_shape else ", geometry"),
                  record.get("area_measured_m2"))
             )  # fmt: skip
         else:
             record.setdefault("stage", clearance.FIRST_STAGE)
+            # a new record may stand at any stage, but must have what that stage needs
+            problem, override = _rule_check({}, record, role, override_reason)
+            if problem is not None:
+                rejected.append((number, sheet, parcel, problem))
+                continue
             record["created_at"] = day
             new_rows.append(record)
             new_geoms.append(geom)
             preview.append(
-                (number, key, "new", record["stage"], "", record.get("area_measured_m2"))
-            )
+                (number, key, "new" + (" (override)" if override else ""), record["stage"], "",
+                 record.get("area_measured_m2"))
+            )  # fmt: skip
     inserts = gpd.GeoDataFrame(
         pd.DataFrame.from_records(new_rows, columns=_insert_columns(new_rows)),
         geometry=gpd.GeoSeries(new_geoms, crs=4326).values,
@@ -269,6 +283,38 @@ def build_plan(
         mapping=clean_map,
         warnings=list(result.warnings),
     )
+
+
+def _rule_check(
+    current: Mapping[str, Any],
+    changes: Mapping[str, Any],
+    role: str,
+    override_reason: str | None,
+) -> tuple[str | None, bool]:
+    """``(why the row is refused, whether it is an override)`` for one imported row."""
+    merged = {**current, **changes}
+    if not current:  # a new record: no move, but the stage's needs and the record's sanity
+        stage = str(merged.get("stage") or clearance.FIRST_STAGE)
+        problems = clearance.rule_problems(merged, stage) + clearance.record_problems(merged)
+        if not problems:
+            return None, False
+        if role in clearance.OVERRIDE_ROLES and override_reason:
+            return (None, True) if not clearance.record_problems(merged) else (problems[0], False)
+        hint = "" if role not in clearance.OVERRIDE_ROLES else " (give an override reason)"
+        return "; ".join(problems) + hint, False
+    problems = clearance.record_problems(merged)
+    if problems:
+        return "; ".join(problems), False
+    try:
+        clearance.check_change(current, changes, role=role)
+    except RuleError as e:
+        if role in clearance.OVERRIDE_ROLES and override_reason:
+            return None, True
+        hint = " (give an override reason)" if role in clearance.OVERRIDE_ROLES else ""
+        return str(e) + hint, False
+    except PermissionError as e:
+        return str(e), False
+    return None, False
 
 
 def _insert_columns(rows: list[dict[str, Any]]) -> list[str]:

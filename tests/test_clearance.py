@@ -454,7 +454,7 @@ def test_a_record_that_already_lacked_a_payment_stays_editable(bench: Store) -> 
 def test_edit_refuses_computed_fields_unknown_fields_and_no_change(bench: Store) -> None:
     (fid,) = insert_parcels(bench, [parcel(1)])
     kwargs: dict[str, Any] = {"expected_version": 1, "user": "p", "role": "editor"}
-    with pytest.raises(GISInputError, match="computed from the geometry"):
+    with pytest.raises(GISInputError, match="set by the app, not typed"):
         edit_parcel(bench, PARCELS_LAYER, fid, {"area_measured_m2": 10}, **kwargs)
     with pytest.raises(GISInputError, match="unknown fields"):
         edit_parcel(bench, PARCELS_LAYER, fid, {"owner": "x"}, **kwargs)
@@ -1012,3 +1012,38 @@ def test_export_frame_writes_tasks_as_json() -> None:
     assert out.loc[1, "tasks"].startswith('[{"id": ')
     assert "Hoàn tất hồ sơ" in out.loc[1, "tasks"]
     assert pd.isna(out.loc[4, "tasks"])
+
+
+# --- found in review ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "expected"),
+    [
+        ("area_total_m2", "0.25", 0.25),
+        ("area_total_m2", "1.234,5", 1234.5),
+        ("area_total_m2", "1,234.5", 1234.5),
+        ("area_total_m2", "120,5", 120.5),
+        ("comp_land", "250.500", 250500),
+        ("comp_land", "1.250.000.000", 1250000000),
+    ],
+)
+def test_numbers_as_planners_write_them(name: str, text: str, expected: float) -> None:
+    assert clearance.normalize_value(name, text) == expected
+
+
+@pytest.mark.parametrize("text", ["12.345", "250.500"])
+def test_an_area_with_one_thousands_dot_is_refused_not_guessed(text: str) -> None:
+    with pytest.raises(GISInputError, match="ambiguous"):
+        clearance.normalize_value("area_total_m2", text)
+
+
+def test_record_problems_see_the_whole_record() -> None:
+    assert clearance.record_problems({"area_total_m2": 100, "area_recovered_m2": 500})
+    assert clearance.record_problems(
+        {"complaint_filed": "2025-05-02", "complaint_resolved": "2025-05-01"}
+    )
+    assert not clearance.record_problems(
+        {"area_total_m2": 100, "area_recovered_m2": 100, "complaint_filed": "2025-05-02",
+         "complaint_resolved": "2025-05-02"}
+    )  # fmt: skip

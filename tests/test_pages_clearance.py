@@ -751,9 +751,10 @@ def test_html_typed_in_a_field_is_escaped_on_the_map(start: Start, db: Path) -> 
     assert "<b>" not in script
     (feature,) = [f for f in _map_features(at) if f["properties"]["fid"] == fid]
     assert feature["properties"]["holder"] == html.escape(XSS)
-    # The record's heading is markdown: the holder goes in as entities, shown as text.
+    # The record's heading is markdown: every Markdown/HTML character of the holder is
+    # backslash-escaped, so it shows as text (no tag, no image, no link).
     heading = [m.value for m in at.markdown if m.value.startswith("#### ")]
-    assert heading and XSS not in heading[0] and html.escape(XSS) in heading[0]
+    assert heading and XSS not in heading[0] and ui_parcels.md(XSS) in heading[0]
 
 
 # --- import ---------------------------------------------------------------------------------------
@@ -890,3 +891,83 @@ def test_import_repairs_legacy_text_with_the_chosen_encoding(start: Start, encod
     assert list(at.dataframe[0].value["ChuSuDung"]) == [holder]
     read = [s.value for s in at.success]
     assert read == [t("imp.read", n=1, crs="EPSG:4326", encoding=vnenc.LABELS[encoding])]
+
+
+# --- found in review ------------------------------------------------------------------------
+
+
+def test_an_edit_made_during_the_import_preview_is_not_overwritten(start: Start, db: Path) -> None:
+    """The import applies the plan that was previewed, with the versions it read."""
+    at = start("import")
+    at.text_input(key="user_name").input(USER).run()
+    upload = ("thua-dat.geojson", _parcel_file(), "application/geo+json")
+    at.file_uploader(key="imp_file").set_value(upload).run()
+    at.text_input(key="imp_source").input("Văn phòng đăng ký đất đai")
+    (apply,) = [b for b in at.button if b.label == t("imp.apply")]
+    apply.click().run()
+    assert not at.exception, at.exception
+    assert t("imp.done", new=2, updated=0) in [s.value for s in at.success], (
+        [e.value for e in at.error],
+        [s.value for s in at.success],
+    )
+
+    # The same file again, with one holder changed: the preview shows one update...
+    data = json.loads(_parcel_file())
+    data["features"][0]["properties"]["ChuSuDung"] = "Hộ ông Trần Văn Dũng"
+    changed = json.dumps(data).encode()
+    at.file_uploader(key="imp_file").set_value(("thua-dat-2.geojson", changed, "x")).run()
+    assert t("imp.counts", new=0, updated=1, unchanged=1, rejected=1) in [i.value for i in at.info]
+    # ...a colleague edits that parcel meanwhile...
+    with _other_planner(db) as store:
+        real = store.read_layer(clearance.PARCELS_LAYER)
+        fid = int(real.index[0])
+        store.update_feature(
+            clearance.PARCELS_LAYER, fid, expected_version=int(real.loc[fid, "_version"]),
+            props={"holder": "Đã xác minh tại chỗ"}, user="đồng nghiệp",
+        )  # fmt: skip
+    at.text_input(key="imp_source").input("Văn phòng đăng ký đất đai, lần 2")
+    (apply,) = [b for b in at.button if b.label == t("imp.apply")]
+    apply.click().run()
+    assert not at.exception
+    # ...so the import is refused, and the colleague's edit stands.
+    assert any(e.value.startswith(t("imp.conflict", error="")[:30]) for e in at.error)
+    with _other_planner(db) as store:
+        assert store.get_feature(clearance.PARCELS_LAYER, fid).props["holder"] == (
+            "Đã xác minh tại chỗ"
+        )
+
+
+def test_switching_dataset_never_carries_a_form_into_another_parcel(start: Start, db: Path) -> None:
+    """Demo parcel 1 and real parcel 1 may share id and version; the form must not mix them."""
+    at = start()
+    with _other_planner(db) as store:
+        first = int(store.read_layer(LAYER).index.min())
+        demo_one = store.get_feature(LAYER, first)
+        gdf = store.read_layer(LAYER).loc[[first]].drop(columns="_version")
+        gdf["holder"] = "Hộ thật số 1"
+        store.apply_edits(
+            clearance.PARCELS_LAYER, inserts=gdf.drop(columns=["demo"]), user="nhập",
+            title="Thửa", source="hồ sơ",
+        )  # fmt: skip
+        real_one = store.read_layer(clearance.PARCELS_LAYER)
+        real_fid = int(real_one.index[0])
+        for version in range(1, demo_one.version):  # the same id and the same version
+            store.update_feature(
+                clearance.PARCELS_LAYER, real_fid, expected_version=version,
+                props={"note": f"lần {version}"}, user="nhập",
+            )  # fmt: skip
+    assert real_fid == first
+    at.text_input(key="user_name").input(USER).run()
+    at.radio(key="parcel_dataset").set_value(LAYER).run()
+    _pick(at, first)
+    assert (
+        at.text_input(key=f"e_holder_{first}_{demo_one.version}").value
+        == (demo_one.props["holder"])
+    )
+    at.radio(key="parcel_dataset").set_value(clearance.PARCELS_LAYER).run()
+    assert at.selectbox(key="cl_pick").value is None  # the pick does not cross datasets
+    _pick(at, real_fid)
+    keys = [w.key for w in at.text_input if str(w.key).startswith("e_holder_")]
+    (holder,) = [at.text_input(key=k) for k in keys]
+    assert holder.key == f"e_holder_{first}_{demo_one.version}"  # the very same widget key
+    assert holder.value == "Hộ thật số 1"

@@ -154,6 +154,7 @@ def plan_for(
     *,
     role: str = "editor",
     mapping: dict[str, str] | None = None,
+    override_reason: str | None = None,
     **read: Any,
 ) -> tuple[io.ImportResult, parcel_import.ImportPlan]:
     result = io.read_vector(path, keep_bad_rows=True, **read)
@@ -161,7 +162,7 @@ def plan_for(
     plan = parcel_import.build_plan(
         result, mapping or parcel_import.suggest_mapping(columns), existing,
         measure_crs=MEASURE_CRS, old_wards=ward_layers.old, new_wards=ward_layers.new,
-        extent=ward_layers.extent, role=role,
+        extent=ward_layers.extent, role=role, override_reason=override_reason,
     )  # fmt: skip
     return result, plan
 
@@ -371,7 +372,9 @@ def bad_rows_file(tmp_path: Path) -> Path:
         ("12", "8", "100", None, None, far),
         ("12", "9", "100", None, None, None),
         ("12", "001", "99", None, None, square(8)),
-        ("12", "11", "1.234,5", "1.000", "Đã chi trả", square(9)),
+        ("12", "11", "1.234,5", "1.000,0", "Đã chi trả", square(9)),
+        ("12", "12", "1.234,5", "1.000,0", "Kiểm đếm", square(10)),
+        ("12", "13", "12.345", "100", None, square(11)),
     ]
     columns = ["SO_TO", "SO_THUA", "DIEN_TICH", "DT_THU_HOI", "GIAI_DOAN"]
     frame = pd.DataFrame([row[:5] for row in table], columns=columns)
@@ -389,6 +392,8 @@ BAD_REASONS = {
     8: "outside the ward",
     9: "no geometry (missing or empty)",
     10: "duplicate of row 1 (same sheet and parcel 12/1)",
+    11: "da_chi_tra needs a payment record",  # a new record too must have what its stage needs
+    13: "'12.345' is ambiguous",  # twelve thousand or twelve point three: refused, not guessed
 }
 
 
@@ -400,12 +405,12 @@ def test_bad_rows_are_rejected_each_with_its_reason(tmp_path: Path, ward_layers:
         assert reason in str(rejected.loc[row, "reason"]), (row, rejected.loc[row, "reason"])
     assert (rejected.loc[4, "map_sheet"], rejected.loc[4, "parcel_no"]) == ("12", "4")
     # the good rows of the same file still go in, with their values converted
-    assert plan.counts == {"new": 2, "updated": 0, "unchanged": 0, "rejected": 9}
+    assert plan.counts == {"new": 2, "updated": 0, "unchanged": 0, "rejected": 11}
     good = plan.inserts.set_index("parcel_no")
     assert good.loc["1", "area_total_m2"] == 120.5
-    assert good.loc["11", ["area_total_m2", "area_recovered_m2"]].tolist() == [1234.5, 1000.0]
-    assert good.loc["11", "stage"] == "da_chi_tra"  # a new parcel may start at any stage
-    assert plan.preview["row"].tolist() == [1, 11]
+    assert good.loc["12", ["area_total_m2", "area_recovered_m2"]].tolist() == [1234.5, 1000.0]
+    assert good.loc["12", "stage"] == "kiem_dem"  # a new parcel may start at any stage
+    assert plan.preview["row"].tolist() == [1, 12]
 
 
 def test_a_bow_tie_is_imported_when_repair_is_asked(tmp_path: Path, ward_layers: Wards) -> None:
@@ -581,13 +586,16 @@ def test_an_approver_import_may_jump_a_stage_as_a_recorded_override(
     source = cadastre(2)
     import_file(store, write_geojson(tmp_path / "v1.geojson", source), layers)
     source["GIAI_DOAN"] = ["da_ban_giao", "kiem_dem"]
-    plan = import_file(
-        store, write_geojson(tmp_path / "v2.geojson", source), layers, role="approver"
-    )
-    assert plan.counts["updated"] == 2
+    path = write_geojson(tmp_path / "v2.geojson", source)
+    refused = import_file(store, path, layers, role="approver")  # no reason: like anyone's
+    assert refused.counts["updated"] == 1 and "override reason" in refused.rejected["reason"][0]
+    why = "Bàn giao theo biên bản ngày 20/11/2025"
+    plan = import_file(store, path, layers, role="approver", override_reason=why)
+    assert plan.counts["updated"] == 1
+    assert plan.preview["action"].tolist() == ["update (override)", "unchanged"]
     history = store.history(PARCELS_LAYER)
     reasons = history.loc[history["action"] == "update", "reason"].tolist()
-    assert reasons == ["[override] import", "import: v2.geojson"]
+    assert reasons == ["import: v2.geojson", f"[override] {why}"]
     assert stored_by_key(store).loc["12/1", "stage"] == "da_ban_giao"
 
 
@@ -674,3 +682,36 @@ def test_an_import_into_an_existing_layer_keeps_its_records_readable(
     assert set(annotated["stage"]) == {"thong_bao"}
     assert sorted(annotated["key"]) == ["12/1", "12/2", "12/3", "12/4"]
     assert all(same_shape(g, square(i)) for i, g in enumerate(stored.geometry))
+
+
+# --- found in review ------------------------------------------------------------------------
+
+
+def test_column_names_with_spaces_and_accents_are_read(tmp_path: Path, ward_layers: Wards) -> None:
+    source = cadastre(2).rename(
+        columns={"SO_TO": "Số tờ", "SO_THUA": "Số thửa", "CHU_SU_DUNG": "Chủ sử dụng",
+                 "DIEN_TICH": "Diện tích (m2)"}
+    )  # fmt: skip
+    mapping = {"map_sheet": "Số tờ", "parcel_no": "Số thửa", "holder": "Chủ sử dụng",
+               "area_total_m2": "Diện tích (m2)"}  # fmt: skip
+    _, plan = plan_for(write_geojson(tmp_path / "co-dau.geojson", source), ward_layers,
+                       mapping=mapping)  # fmt: skip
+    assert plan.counts["new"] == 2 and plan.rejected.empty
+    assert plan.inserts["holder"].tolist() == HOLDERS[:2]
+    assert plan.inserts["area_total_m2"].tolist() == [300.0, 310.5]
+
+
+def test_an_import_cannot_erase_the_payment_of_a_paid_parcel(
+    store: Store, profile: WardProfile, tmp_path: Path
+) -> None:
+    layers = seeded(store, profile)
+    source = cadastre(1)
+    source["GIAI_DOAN"] = ["da_chi_tra"]
+    source["DA_CHI_TRA"] = [900_000_000]
+    source["NGAY_CHI_TRA"] = ["2025-05-02"]
+    import_file(store, write_geojson(tmp_path / "v1.geojson", source), layers)
+    source["DA_CHI_TRA"] = [0]
+    plan = import_file(store, write_geojson(tmp_path / "v2.geojson", source), layers)
+    assert plan.counts["updated"] == 0
+    assert "needs a payment record" in plan.rejected["reason"][0]
+    assert stored_by_key(store).loc["12/1", "paid_amount"] == 900_000_000

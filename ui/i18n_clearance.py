@@ -184,6 +184,9 @@ VI: dict[str, str] = {
     "imp.conflict": "Có người vừa sửa hồ sơ khi đang xem trước: {error}. Hãy đọc lại tệp.",
     "imp.need_source": "Hãy ghi nguồn hồ sơ trước khi nhập.",
     "imp.warnings": "Lưu ý khi đọc tệp",
+    "imp.override": (
+        "Lý do vượt quy tắc (chỉ người phê duyệt; để trống thì dòng trái quy tắc bị loại)"
+    ),
 }
 
 EN: dict[str, str] = {
@@ -367,4 +370,5 @@ EN: dict[str, str] = {
     "imp.conflict": "Someone edited records during the preview: {error}. Read the file again.",
     "imp.need_source": "Give the source of the records before importing.",
     "imp.warnings": "Notes from reading the file",
+    "imp.override": "Reason to override the rules (approvers; if empty, such rows are rejected)",
 }

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import html
+import re
 from datetime import date
 from typing import Any
 
@@ -22,22 +22,37 @@ def today() -> date:
     return date.today()
 
 
+RECORD_KEYS = ("e_", "tasks_", "att_", "seen_", "reload_", "cl_pick", "cl_clicked")
+
+
+def forget_record_state() -> None:
+    """Drop the record panel's widget state: a form must never carry values from one dataset
+    (or one removed layer) into a parcel of another that has the same id and version."""
+    for key in [k for k in st.session_state if str(k).startswith(RECORD_KEYS)]:
+        del st.session_state[key]
+
+
 def pick_dataset(lang: str) -> str | None:
     """The parcel layer to work on: a choice when both real and demo records exist."""
     present = [info.layer_id for info in state.parcel_layers()]
     if not present:
-        return None
-    if len(present) == 1:
-        return present[0]
-    return str(
-        st.radio(
-            t("cl.dataset", lang),
-            present,
-            format_func=lambda layer_id: t(f"cl.dataset.{layer_id}", lang),
-            horizontal=True,
-            key="parcel_dataset",
+        chosen = None
+    elif len(present) == 1:
+        chosen = present[0]
+    else:
+        chosen = str(
+            st.radio(
+                t("cl.dataset", lang),
+                present,
+                format_func=lambda layer_id: t(f"cl.dataset.{layer_id}", lang),
+                horizontal=True,
+                key="parcel_dataset",
+            )
         )
-    )
+    if st.session_state.get("parcel_layer_active") != chosen:
+        forget_record_state()
+        st.session_state["parcel_layer_active"] = chosen
+    return chosen
 
 
 def demo_banner(layer_id: str, lang: str) -> None:
@@ -50,9 +65,11 @@ def demo_banner(layer_id: str, lang: str) -> None:
         if state.role() not in clearance.EDIT_ROLES:
             st.error(t("cl.e.viewer", lang))
             return
-        count = demo.remove_demo(state.get_store(), user=state.user_name() or "web")
+        count = demo.remove_demo(
+            state.get_store(), user=state.user_name() or "web", role=state.role()
+        )
         state.changed()
-        st.session_state.pop("parcel_fid", None)
+        forget_record_state()
         st.toast(t("cl.demo_removed", lang, n=count))
         st.rerun()
 
@@ -72,11 +89,20 @@ def empty_state(lang: str) -> None:
             store.read_layer(wards.OLD_LAYER),
             store.read_layer(wards.NEW_LAYER),
             n=DEMO_SIZE,
+            role=state.role(),
             progress=lambda share, _: _show(bar, share, t("cl.demo_progress", lang)),
         )
         state.changed()
         st.toast(t("cl.demo_made", lang, n=count))
         st.rerun()
+
+
+_MARKDOWN = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$])")
+
+
+def md(text: Any) -> str:
+    """User text made inert for ``st.markdown``: Markdown and HTML characters escaped."""
+    return _MARKDOWN.sub(r"\\\1", str(text))
 
 
 def _show(bar: Any, share: float, text: str) -> None:
@@ -118,7 +144,7 @@ def record_panel(layer_id: str, fid: int, lang: str) -> None:
     seen, seen_props = st.session_state[seen_key]
     props = feature.props
     key = clearance.parcel_key(props.get("map_sheet"), props.get("parcel_no"))
-    st.markdown(f"#### {html.escape(key)} · {html.escape(str(props.get('holder') or ''))}")
+    st.markdown(f"#### {md(key)} · {md(props.get('holder') or '')}")
     st.markdown(f"**{stage_label(props.get('stage'), lang)}**")
     now = today()
     if clearance.parcel_overdue(props, now):
@@ -218,7 +244,7 @@ def _save(
             hide_index=True,
         )
         return
-    except PermissionDeniedError as e:
+    except (PermissionDeniedError, NotFoundError) as e:
         st.error(t("cl.e.rule", lang, error=e))
         return
     except GISInputError as e:
@@ -382,14 +408,27 @@ def _change_text(before: Any, after: Any, lang: str) -> str:
     return "; ".join(parts)
 
 
+def _text_or_blank(value: Any) -> str:
+    return "" if value is None or (isinstance(value, float) and pd.isna(value)) else str(value)
+
+
+def _reader(store: Any, attachment_id: int) -> Any:
+    """A callable giving a document's bytes, for a download button that reads on click."""
+
+    def read() -> bytes:
+        return bytes(store.read_attachment(attachment_id)[1])
+
+    return read
+
+
 def _history_table(layer_id: str, fid: int, lang: str) -> None:
     history = state.get_store().history(layer_id, fid)
     if history.empty:
         st.caption(t("cl.h.empty", lang))
         return
     rows = [
-        (r["changed_at"][:16].replace("T", " "), r.get("effective_at") or "", r["changed_by"],
-         r["action"], _change_text(r["before"], r["after"], lang), r["reason"])
+        (r["changed_at"][:16].replace("T", " "), _text_or_blank(r.get("effective_at")),
+         r["changed_by"], r["action"], _change_text(r["before"], r["after"], lang), r["reason"])
         for r in history.iloc[::-1].to_dict("records")
     ]  # fmt: skip
     columns = [
@@ -401,20 +440,25 @@ def _history_table(layer_id: str, fid: int, lang: str) -> None:
 def _documents(layer_id: str, fid: int, lang: str) -> None:
     store = state.get_store()
     settings = state.get_settings()
-    for att in store.list_attachments(layer_id, fid):
+    attachments = store.list_attachments(layer_id, fid)
+    for att in attachments:
         left, mid, right = st.columns([4, 2, 1], vertical_alignment="center")
-        left.markdown(f"📄 {html.escape(att.filename)} · {att.created_by} · {att.created_at[:10]}")
-        _, data = store.read_attachment(att.id)
+        left.markdown(f"📄 {md(att.filename)} · {md(att.created_by)} · {att.created_at[:10]}")
         mid.download_button(
-            t("cl.a.download", lang, name=""), data, file_name=att.filename, mime=att.mime,
-            key=f"att_dl_{att.id}",
+            t("cl.a.download", lang, name=""),
+            _reader(store, att.id),  # the bytes are read only when clicked
+            file_name=att.filename, mime=att.mime, key=f"att_dl_{att.id}",
         )  # fmt: skip
         if right.button(t("cl.a.remove", lang), key=f"att_rm_{att.id}") and _can_save(lang):
-            store.delete_attachment(att.id, user=state.user_name())
+            try:
+                clearance.detach(store, att.id, user=state.user_name(), role=state.role())
+            except (NotFoundError, PermissionDeniedError) as e:
+                st.error(t("cl.a.error", lang, error=e))
+                return
             state.changed()
             st.session_state["flash"] = t("cl.a.removed", lang, name=att.filename)
             st.rerun()
-    if not store.list_attachments(layer_id, fid):
+    if not attachments:
         st.caption(t("cl.a.none", lang))
     upload = st.file_uploader(
         t("cl.a.upload", lang, mb=settings.max_attachment_mb),

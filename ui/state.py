@@ -214,3 +214,17 @@ def _export_parcels(db_url: str, layer_id: str, token: str, fmt: str) -> tuple[b
 def export_parcels(layer_id: str, fmt: str) -> tuple[bytes, str, str]:
     """A parcel layer as a GIS file (tasks as JSON text): ``(bytes, filename, mime)``."""
     return _export_parcels(get_settings().db_url, layer_id, layer_token(layer_id), fmt)
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def _dashboard(
+    db_url: str, layer_id: str, token: str, today: date, lang: str
+) -> dict[str, pd.DataFrame]:
+    parcels = get_store().read_layer(layer_id)
+    return clearance.dashboard_tables(parcels, get_store().history(layer_id), today, lang)
+
+
+def dashboard(layer_id: str, today: date, lang: str) -> dict[str, pd.DataFrame]:
+    """The dashboard's tables (stages, overdue by person, money, progress, parcels), cached
+    until the layer changes."""
+    return _dashboard(get_settings().db_url, layer_id, layer_token(layer_id), today, lang)

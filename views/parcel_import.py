@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+
+import pandas as pd
 import streamlit as st
 
 from geo import clearance, parcel_import, tables, vnenc, wards
@@ -60,7 +63,7 @@ st.success(
 if result.warnings:
     with st.expander(t("imp.warnings", lang), expanded=True):
         for note in result.warnings:
-            st.markdown(f"- {note}")
+            st.text(f"• {note}")
 raw = result.gdf.drop(columns=result.gdf.geometry.name)
 st.dataframe(raw.head(8), width="stretch", hide_index=True)
 
@@ -85,19 +88,35 @@ for i, name in enumerate(parcel_import.IMPORTABLE):
         or None
     )
 
+override = None
+if state.role() in clearance.OVERRIDE_ROLES:
+    override = st.text_input(t("imp.override", lang), key="imp_override").strip() or None
+
 store = state.get_store()
 layer_id = clearance.PARCELS_LAYER
-existing = store.read_layer(layer_id) if store.has_layer(layer_id) else None
-new_wards = state.read_layer(wards.NEW_LAYER)
-try:
-    plan = parcel_import.build_plan(
-        result, mapping, existing, measure_crs=settings.profile.measure_crs,
-        old_wards=state.read_layer(wards.OLD_LAYER), new_wards=new_wards,
-        extent=parcel_import.ward_extent(new_wards, settings.profile), role=state.role(),
-    )  # fmt: skip
-except GISInputError as e:
-    st.error(t("imp.plan_error", lang, error=e))
-    st.stop()
+# The plan is built once for what the planner previews (this file, mapping and options) and
+# the import applies exactly that plan, with the versions it read: if a colleague edits a
+# parcel in between, the import is refused instead of overwriting their edit.
+signature = hashlib.sha256(
+    upload.getvalue() + repr((sorted(mapping.items()), encoding, crs, swap, repair, override,
+                              state.role())).encode()
+).hexdigest()  # fmt: skip
+if st.session_state.get("imp_plan_sig") != signature:
+    existing = store.read_layer(layer_id) if store.has_layer(layer_id) else None
+    new_wards = state.read_layer(wards.NEW_LAYER)
+    try:
+        st.session_state["imp_plan"] = parcel_import.build_plan(
+            result, mapping, existing, measure_crs=settings.profile.measure_crs,
+            old_wards=state.read_layer(wards.OLD_LAYER), new_wards=new_wards,
+            extent=parcel_import.ward_extent(new_wards, settings.profile), role=state.role(),
+            override_reason=override,
+        )  # fmt: skip
+    except GISInputError as e:
+        st.session_state.pop("imp_plan_sig", None)
+        st.error(t("imp.plan_error", lang, error=e))
+        st.stop()
+    st.session_state["imp_plan_sig"] = signature
+plan = st.session_state["imp_plan"]
 
 st.subheader(t("imp.preview", lang))
 st.info(t("imp.counts", lang, **plan.counts))
@@ -128,12 +147,15 @@ if go:
                 licence=licence.strip(), role=state.role(),
             )  # fmt: skip
         except ConflictError as e:
+            st.session_state.pop("imp_plan_sig", None)  # the next preview reads the store again
             st.error(t("imp.conflict", lang, error=e))
+            st.dataframe(pd.DataFrame(e.changes), hide_index=True)
         except PermissionDeniedError as e:
             st.error(t("cl.e.rule", lang, error=e))
         except GISInputError as e:
             st.error(t("imp.plan_error", lang, error=e))
         else:
             state.changed()
+            st.session_state.pop("imp_plan_sig", None)
             st.session_state["flash"] = t("imp.done", lang, **counts)
             st.rerun()

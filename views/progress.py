@@ -23,10 +23,10 @@ ui_parcels.demo_banner(layer_id, lang)
 st.caption(t("db.intro", lang, today=today.strftime("%d/%m/%Y")))
 
 parcels = state.read_parcels(layer_id, today)
-history = state.parcel_history(layer_id)
-stage_table = clearance.by_stage(parcels, lang)
-overdue = clearance.overdue_by_person(parcels, today)
-money = clearance.money(parcels)
+sheets = state.dashboard(layer_id, today, lang)  # computed once per change of the layer
+stage_table = sheets["stages"]
+overdue = sheets["overdue_by_person"]
+money = sheets["money"]
 total_row = money[money["stage"] == "total"].iloc[0]
 totals = {str(k): float(total_row[k]) for k in ("committed", "paid_amount")}
 colours = alt.Scale(
@@ -74,7 +74,7 @@ with left:
     )  # fmt: skip
 with right:
     st.subheader(t("db.progress", lang))
-    progress = clearance.progress(parcels, history, end=today)
+    progress = sheets["progress"].set_index("date")
     if progress.empty or len(progress) < 2:
         st.info(t("db.progress_empty", lang))
     else:
@@ -169,13 +169,10 @@ with right:
     )
 
 st.subheader(t("db.export", lang))
-sheets = clearance.dashboard_tables(
-    parcels.drop(columns=["key"], errors="ignore"), history, today, lang
-)
 named = {t(f"db.table.{name}", lang): frame for name, frame in sheets.items()}
 export_cols = st.columns([2, 2, 1, 2, 2])
 export_cols[0].download_button(
-    t("db.xlsx", lang), tables.to_xlsx(named), file_name=f"{layer_id}-tien-do.xlsx",
+    t("db.xlsx", lang), lambda: tables.to_xlsx(named), file_name=f"{layer_id}-tien-do.xlsx",
     mime=tables.XLSX_MIME, key="db_xlsx",
 )  # fmt: skip
 table = export_cols[1].selectbox(
@@ -183,7 +180,7 @@ table = export_cols[1].selectbox(
     key="db_csv_table", label_visibility="collapsed",
 )  # fmt: skip
 export_cols[2].download_button(
-    t("db.csv", lang), tables.to_csv(sheets[table]), file_name=f"{layer_id}-{table}.csv",
+    t("db.csv", lang), lambda: tables.to_csv(sheets[table]), file_name=f"{layer_id}-{table}.csv",
     mime="text/csv", key="db_csv",
 )  # fmt: skip
 for col, fmt in zip(export_cols[3:], ("gpkg", "shp"), strict=True):
