@@ -292,3 +292,22 @@ def test_a_bad_ward_setting_is_shown_not_raised(monkeypatch: pytest.MonkeyPatch)
     at = AppTest.from_file(str(APP), default_timeout=TIMEOUT).run()
     assert not at.exception
     assert "no-such-ward" in at.error[0].value
+
+
+def test_the_map_page_leaves_parcels_to_their_own_page(
+    app: AppTest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Parcels are drawn on the clearance page, flagged and labelled, not on the general map."""
+    from geo import demo as demo_module
+    from geo.config import load_settings
+    from geo.store import open_store
+
+    app.run()
+    settings = load_settings()
+    with open_store(settings.db_url) as store:
+        old, new = store.read_layer("wards_old"), store.read_layer("wards_new")
+        demo_module.install_demo(store, settings.profile, old, new, n=20)
+    app.run()
+    assert not app.exception
+    labels = [c.label for c in app.checkbox]
+    assert not [label for label in labels if "MẪU" in label or "GPMB" in label]

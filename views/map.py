@@ -9,6 +9,7 @@ import streamlit as st
 from streamlit_folium import st_folium
 
 import layers
+from geo import clearance
 from geo.errors import NotFoundError
 from geo.wards import NEW_LAYER
 from layers import LayerSpec
@@ -78,7 +79,9 @@ def _panel(selection: dict[str, Any] | None, specs: dict[str, LayerSpec], lang: 
 lang = state.lang()
 settings = state.get_settings()
 ward = settings.profile.name
-specs = layers.specs_for(state.catalog())
+# Parcels have their own page, with their flags, filters and the demo banner; drawn here
+# unflagged (and the demo set over real records) they would mislead.
+specs = [s for s in layers.specs_for(state.catalog()) if s.id not in clearance.PARCEL_LAYERS]
 
 st.title(t("map.title", lang, ward=ward))
 st.caption(t("map.intro", lang, ward=ward))
