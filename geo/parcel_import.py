@@ -29,7 +29,7 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
                   "sohieutobando", "sohieuto", "mapsheet", "sheet", "to"),
     "parcel_no": ("sothua", "thua", "shthua", "sohieuthua", "thuadat", "sothuadat", "parcelno",
                   "parcel", "parcelnumber"),
-    "holder": ("chusudung", "tenchu", "chu", "hoten", "tenchusudung", "holder", "owner",
+    "holder": ("chusudung", "tenchu", "chu", "chusd", "hoten", "tenchusudung", "holder", "owner",
                "tenhogiadinh", "tenho"),
     "holder_kind": ("loaichu", "doituong", "holderkind"),
     "address": ("diachi", "address", "diachithuadat"),
