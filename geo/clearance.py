@@ -9,6 +9,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Literal
+from zoneinfo import ZoneInfo
 
 import geopandas as gpd
 import numpy as np
@@ -17,6 +18,9 @@ import pandas as pd
 from geo.crs import from_wgs84
 from geo.errors import GISInputError, NotFoundError, PermissionDeniedError, RuleError
 from geo.store import Feature, FeatureUpdate, LayerInfo, Store
+
+TIMEZONE = ZoneInfo("Asia/Ho_Chi_Minh")
+"""Deadlines and stage dates are the ward's calendar days, whatever the server's clock says."""
 
 PARCELS_LAYER = "parcels"
 DEMO_LAYER = "parcels_demo"
@@ -135,6 +139,11 @@ SIX_CLEARS = ("responsible", "task", "unit", "deadline", "result", "authority")
 TASK_FIELDS = ("task", "responsible", "unit", "deadline", "result", "authority", "done")
 COMPUTED = ("area_measured_m2", "old_ward", "new_ward")
 MAX_TEXT = 2000
+
+
+def local_today() -> date:
+    """Today in Vietnam (UTC+7): a server on UTC would be a day behind until 07:00."""
+    return datetime.now(TIMEZONE).date()
 
 
 # --- values -------------------------------------------------------------------------------
@@ -466,7 +475,7 @@ def edit_parcel(
     if problems:
         raise GISInputError("; ".join(problems))
     if "stage" in clean and clean["stage"] != current.props.get("stage"):
-        clean.setdefault("stage_date", (today or date.today()).isoformat())
+        clean.setdefault("stage_date", (today or local_today()).isoformat())
     clean = {k: v for k, v in clean.items() if current.props.get(k) != v}
     if not clean:
         raise GISInputError("changes: nothing differs from the stored record")
@@ -729,7 +738,7 @@ def progress(
         return empty
     area = area_of(parcels)
     start = timeline["at"].min()
-    stop = pd.Timestamp(end or date.today())
+    stop = pd.Timestamp(end or local_today())
     periods = list(pd.date_range(start, max(stop, start), freq=freq))
     if not periods or periods[-1] < stop:
         periods.append(stop)

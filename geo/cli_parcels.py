@@ -97,7 +97,7 @@ def _role(args: argparse.Namespace, settings: Settings) -> str:
 
 
 def _today(args: argparse.Namespace) -> date:
-    return args.today or date.today()
+    return args.today or clearance.local_today()
 
 
 def _layer(args: argparse.Namespace, store: Store, *, for_import: bool = False) -> str:

@@ -105,7 +105,7 @@ def make_demo(
         raise GISInputError(f"n: expected 1 to 5000 parcels, got {n!r}")
     if area is None or area.is_empty:
         raise GISInputError("area: expected a polygon, got an empty geometry")
-    today = today or date.today()
+    today = today or clearance.local_today()
     rng = np.random.default_rng(seed)
     area_m = from_wgs84(gpd.GeoSeries([area], crs=4326), measure_crs).iloc[0].buffer(-25)
     polygons = _parcels_in(area_m, n, rng)

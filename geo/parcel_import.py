@@ -175,7 +175,7 @@ def build_plan(
 
     A blank cell never erases a stored value: it means "not in this file".
     """
-    day = (today or date.today()).isoformat()
+    day = (today or clearance.local_today()).isoformat()
     if override_reason is not None:
         override_reason = override_reason.strip()
         if len(override_reason) < clearance.MIN_REASON:

@@ -1047,3 +1047,18 @@ def test_record_problems_see_the_whole_record() -> None:
         {"area_total_m2": 100, "area_recovered_m2": 100, "complaint_filed": "2025-05-02",
          "complaint_resolved": "2025-05-02"}
     )  # fmt: skip
+
+
+def test_today_is_the_ward_calendar_day_not_the_server_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    """At 23:30 UTC it is already 06:30 the next morning in Thủ Thiêm."""
+    from datetime import UTC, datetime
+
+    late = datetime(2025, 7, 1, 23, 30, tzinfo=UTC)
+
+    class Clock(datetime):
+        @classmethod
+        def now(cls, tz: Any = None) -> Any:  # type: ignore[override]
+            return late.astimezone(tz) if tz else late.replace(tzinfo=None)
+
+    monkeypatch.setattr(clearance, "datetime", Clock)
+    assert clearance.local_today() == date(2025, 7, 2)

@@ -19,7 +19,7 @@ DEMO_SIZE = 300
 
 def today() -> date:
     """The date overdue is judged on."""
-    return date.today()
+    return clearance.local_today()
 
 
 RECORD_KEYS = ("e_", "tasks_", "att_", "seen_", "reload_", "cl_pick", "cl_clicked")
