@@ -1057,7 +1057,7 @@ def test_today_is_the_ward_calendar_day_not_the_server_one(monkeypatch: pytest.M
 
     class Clock(datetime):
         @classmethod
-        def now(cls, tz: Any = None) -> Any:  # type: ignore[override]
+        def now(cls, tz: Any = None) -> Any:
             return late.astimezone(tz) if tz else late.replace(tzinfo=None)
 
     monkeypatch.setattr(clearance, "datetime", Clock)
