@@ -1,0 +1,145 @@
+"""Routes on the street network that avoid flooded segments, without copying the graph."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import geopandas as gpd
+import networkx as nx
+import numpy as np
+import shapely
+from shapely.geometry import LineString, Point
+
+from geo.errors import GISInputError, NotFoundError
+
+VEHICLE_DEPTH_CM: dict[str, float] = {"motorbike": 20.0, "car": 30.0, "truck": 50.0}
+"""The deepest water each vehicle passes, in cm (configurable per call)."""
+
+
+class NoRouteError(NotFoundError):
+    """No route joins the two points under the given closures."""
+
+
+@dataclass(frozen=True)
+class Route:
+    """A route: its segments in order, their street names, length (m) and line (EPSG:4326)."""
+
+    segment_ids: list[str]
+    names: list[str]
+    length_m: float
+    geometry: LineString
+
+
+@dataclass(frozen=True)
+class Flood:
+    """A segment's current state: water depth (cm, None if unknown) and whether it is closed."""
+
+    depth_cm: float | None = None
+    closed: bool = False
+
+
+class StreetGraph:
+    """A routable street network built once from the segments layer.
+
+    Floods are passed per query and applied through the weight function, so the graph is
+    never copied or rebuilt when the water changes.
+    """
+
+    def __init__(self, edges: gpd.GeoDataFrame):
+        needed = {"segment_id", "u", "v", "length_m", "name"}
+        missing = sorted(needed - set(edges.columns))
+        if missing:
+            raise GISInputError(f"edges: expected columns {sorted(needed)}, missing {missing}")
+        if edges.crs is None:
+            raise GISInputError("edges: the segments have no CRS")
+        self.edges = edges.to_crs(4326) if edges.crs.to_epsg() != 4326 else edges
+        graph = nx.MultiDiGraph()
+        for row in self.edges.itertuples(index=False):
+            graph.add_edge(
+                int(row.u), int(row.v), key=str(row.segment_id), length=float(row.length_m),
+                name=row.name, geometry=row.geometry,
+            )  # fmt: skip
+        self.graph = graph
+        ends = self.edges.geometry.map(lambda g: (g.coords[0], g.coords[-1]))
+        nodes: dict[int, tuple[float, float]] = {}
+        for (start, end), u, v in zip(ends, self.edges["u"], self.edges["v"], strict=True):
+            nodes.setdefault(int(u), start)
+            nodes.setdefault(int(v), end)
+        self.node_ids = np.array(list(nodes))
+        self.node_points: np.ndarray = np.asarray(shapely.points(np.array(list(nodes.values()))))
+        self.tree = shapely.STRtree(self.node_points)
+
+    def nearest_node(self, lon: float, lat: float) -> int:
+        """The network node nearest a lon/lat point."""
+        index = int(self.tree.nearest(Point(lon, lat)))
+        return int(self.node_ids[index])
+
+    def route(
+        self,
+        origin: tuple[float, float],
+        destination: tuple[float, float],
+        *,
+        floods: Mapping[str, Flood] | None = None,
+        max_depth_cm: float | None = None,
+    ) -> Route:
+        """The shortest route from ``origin`` to ``destination`` (lon, lat).
+
+        Parameters
+        ----------
+        floods
+            Segment id → its flood; closed segments, and segments deeper than
+            ``max_depth_cm`` (or of unknown depth, when a limit is given), are avoided.
+        max_depth_cm
+            The deepest water the vehicle passes; None ignores depths (closures still count).
+
+        Raises
+        ------
+        NoRouteError
+            When no route joins the points under these floods.
+        """
+        floods = floods or {}
+        source = self.nearest_node(*origin)
+        target = self.nearest_node(*destination)
+
+        def weight(u: int, v: int, data: dict[Any, dict[str, Any]]) -> float | None:
+            best: float | None = None
+            for key, attrs in data.items():
+                flood = floods.get(str(key))
+                if flood is not None and _blocked(flood, max_depth_cm):
+                    continue
+                if best is None or attrs["length"] < best:
+                    best = attrs["length"]
+            return best  # None: every parallel segment is blocked, networkx skips the edge
+
+        try:
+            path = nx.shortest_path(self.graph, source, target, weight=weight)
+        except nx.NetworkXNoPath as e:
+            raise NoRouteError("route: no open route joins the two points") from e
+        segments, names, lines, length = [], [], [], 0.0
+        for u, v in itertools.pairwise(path):
+            options = [
+                (attrs["length"], key, attrs)
+                for key, attrs in self.graph[u][v].items()
+                if not (str(key) in floods and _blocked(floods[str(key)], max_depth_cm))
+            ]
+            seg_length, key, attrs = min(options, key=lambda item: item[0])
+            segments.append(str(key))
+            names.append(str(attrs["name"]) if attrs["name"] else "")
+            lines.append(attrs["geometry"])
+            length += seg_length
+        geometry = shapely.line_merge(shapely.union_all(lines)) if lines else LineString()
+        if not isinstance(geometry, LineString):
+            coords = [c for line in lines for c in line.coords]
+            geometry = LineString(coords) if len(coords) > 1 else LineString()
+        return Route(segments, names, round(length, 1), geometry)
+
+
+def _blocked(flood: Flood, max_depth_cm: float | None) -> bool:
+    if flood.closed:
+        return True
+    if max_depth_cm is None:
+        return False
+    return flood.depth_cm is None or flood.depth_cm > max_depth_cm
