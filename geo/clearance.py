@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import re
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Literal
@@ -17,7 +17,7 @@ import pandas as pd
 
 from geo.crs import from_wgs84
 from geo.errors import GISInputError, NotFoundError, PermissionDeniedError, RuleError
-from geo.store import Feature, FeatureUpdate, LayerInfo, Store
+from geo.store import Feature, LayerInfo, Store
 
 TIMEZONE = ZoneInfo("Asia/Ho_Chi_Minh")
 """Deadlines and stage dates are the ward's calendar days, whatever the server's clock says."""
@@ -779,23 +779,6 @@ def _records(frame: pd.DataFrame) -> list[tuple[int, dict[str, Any]]]:
     return list(zip(fids, records, strict=True))
 
 
-def stage_counts(values: Iterable[str]) -> dict[str, int]:
-    """How many parcels are at each stage, in process order."""
-    counts = dict.fromkeys((s.code for s in STAGES), 0)
-    for value in values:
-        counts[value or FIRST_STAGE] = counts.get(value or FIRST_STAGE, 0) + 1
-    return counts
-
-
-def get_parcel(store: Store, layer_id: str, fid: int) -> Feature:
-    """One parcel by id; ``NotFoundError`` names the layer."""
-    check_parcel_layer(layer_id)
-    try:
-        return store.get_feature(layer_id, fid)
-    except NotFoundError as e:
-        raise NotFoundError(f"fid: no parcel {fid!r} in {layer_id!r}") from e
-
-
 def find_parcel(frame: pd.DataFrame, key: str) -> int:
     """The fid of the parcel ``"sheet/parcel"`` in a layer frame; ``NotFoundError`` if absent."""
     if "/" not in key:
@@ -807,15 +790,6 @@ def find_parcel(frame: pd.DataFrame, key: str) -> int:
     if not matches:
         raise NotFoundError(f"key: no parcel {wanted} (sheet/parcel)")
     return int(matches[0])
-
-
-def updates_for(
-    pairs: Sequence[tuple[int, int, Mapping[str, Any]]], reason: str = ""
-) -> list[FeatureUpdate]:
-    """``FeatureUpdate`` rows from ``(fid, version, props)`` triples."""
-    return [
-        FeatureUpdate(fid, version, dict(props), reason=reason) for fid, version, props in pairs
-    ]
 
 
 SHAPEFILE_NAMES = {

@@ -179,16 +179,6 @@ def read_parcels(layer_id: str, today: date) -> gpd.GeoDataFrame:
     return _parcels(get_settings().db_url, layer_id, layer_token(layer_id), today)
 
 
-@st.cache_data(show_spinner=False, max_entries=8)
-def _history(db_url: str, layer_id: str, token: str) -> pd.DataFrame:
-    return get_store().history(layer_id)
-
-
-def parcel_history(layer_id: str) -> pd.DataFrame:
-    """Every history row of a parcel layer, cached until the layer changes."""
-    return _history(get_settings().db_url, layer_id, layer_token(layer_id))
-
-
 def changed() -> None:
     """Drop cached data after this session wrote to the store."""
     st.cache_data.clear()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import altair as alt
 import streamlit as st
 
@@ -183,9 +185,16 @@ export_cols[2].download_button(
     t("db.csv", lang), lambda: tables.to_csv(sheets[table]), file_name=f"{layer_id}-{table}.csv",
     mime="text/csv", key="db_csv",
 )  # fmt: skip
+
+
+def _parcel_file(layer: str, fmt: str) -> Callable[[], bytes]:
+    """The parcels as a GIS file, written only when the button is pressed."""
+    return lambda: state.export_parcels(layer, fmt)[0]
+
+
 for col, fmt in zip(export_cols[3:], ("gpkg", "shp"), strict=True):
-    data, name, mime = state.export_parcels(layer_id, fmt)
-    col.download_button(
-        t("db.gis", lang, fmt=io.SUPPORTED_FORMATS[fmt].label), data, file_name=name, mime=mime,
-        key=f"db_{fmt}",
+    info = io.SUPPORTED_FORMATS[fmt]
+    col.download_button(  # the file is written only when asked for
+        t("db.gis", lang, fmt=info.label), _parcel_file(layer_id, fmt),
+        file_name=f"{layer_id}{info.extensions[0]}", mime=info.mime, key=f"db_{fmt}",
     )  # fmt: skip
