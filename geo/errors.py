@@ -50,3 +50,7 @@ class RuleError(GISInputError):
 
 class PermissionDeniedError(PermissionError):
     """The user's role does not allow the action."""
+
+
+class FetchError(ConnectionError):
+    """Data could not be fetched from an online source (offline, refused, timed out)."""
