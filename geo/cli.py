@@ -13,11 +13,12 @@ from typing import Any, TextIO
 
 import pandas as pd
 
-from geo import cli_parcels, io, wards
+from geo import cli_floods, cli_parcels, io, wards
 from geo.config import Settings, load_settings
 from geo.errors import (
     ConfigError,
     ConflictError,
+    FetchError,
     GISInputError,
     NotFoundError,
     PermissionDeniedError,
@@ -27,6 +28,7 @@ from geo.store import Store, open_store
 from geo.store_sql import json_value
 
 EXIT_INPUT, EXIT_NOT_FOUND, EXIT_STORE, EXIT_CONFLICT, EXIT_DENIED = 2, 3, 4, 5, 6
+EXIT_OFFLINE = 7
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -74,14 +76,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_export)
 
     cli_parcels.add_parser(sub)
+    cli_floods.add_parser(sub)
     return parser
 
 
 def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int:
     """Run the command line; return the exit status.
 
-    0 ok, 2 bad input or a broken rule, 3 not found, 4 store, 5 conflict (a stale
-    ``--expected-version``), 6 not allowed for the role.
+    0 ok, 2 bad input or a broken rule, 3 not found (also: no route), 4 store, 5 conflict (a
+    stale ``--expected-version``), 6 not allowed for the role, 7 an online source unreachable.
     """
     out = out or sys.stdout
     args = build_parser().parse_args(argv)
@@ -100,6 +103,10 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int
         return _fail(e, EXIT_INPUT)
     except StoreError as e:
         return _fail(e, EXIT_STORE)
+    except FetchError as e:
+        return _fail(e, EXIT_OFFLINE)
+    if result is None:  # the command wrote its own output (a feed to stdout)
+        return 0
     _emit(result, as_json=args.json, out=out)
     return 0
 

@@ -21,6 +21,7 @@ ENV_PREFIX = "GIS_"
 Basemap = Literal["none", "osm", "carto"]
 Lang = Literal["vi", "en"]
 Role = Literal["viewer", "editor", "approver", "admin"]
+Vehicle = Literal["motorbike", "car", "truck"]
 
 
 class OldWardMerge(BaseModel):
@@ -52,6 +53,8 @@ class WardProfile(BaseModel):
     planned_population: int | None = None
     official_source: str | None = None
     focus: str | None = None
+    flood_prone_streets: list[str] = Field(default_factory=list)
+    """Streets the ward's anti-flooding programme names; the app offers to designate them."""
 
     @field_validator("measure_crs")
     @classmethod
@@ -80,9 +83,38 @@ class Settings(BaseModel):
     lang: Lang = "vi"
     max_upload_mb: int = Field(default=200, gt=0, le=4096)
     max_attachment_mb: int = Field(default=20, gt=0, le=512)
+    flood_report_hours: float = Field(default=6.0, gt=0, le=336)
+    """How long a flood report stays live when it gives no expected end (hours)."""
+    vehicle_depth_cm: dict[Vehicle, float] = Field(
+        default_factory=lambda: {"motorbike": 20.0, "car": 30.0, "truck": 50.0}
+    )
+    """The deepest water each vehicle may be routed through (cm)."""
     role: Role = "editor"
     """The role of everyone using this app until accounts exist (viewer, editor, approver,
     admin); only approvers and admins may override the clearance stage rules."""
+
+    @field_validator("vehicle_depth_cm", mode="before")
+    @classmethod
+    def _depths_text(cls, value: object) -> object:
+        """``GIS_VEHICLE_DEPTH_CM=motorbike=15,car=30,truck=50`` from the environment."""
+        if not isinstance(value, str):
+            return value
+        pairs = [item.split("=", 1) for item in value.split(",") if item.strip()]
+        if any(len(pair) != 2 for pair in pairs):
+            msg = f"vehicle_depth_cm: expected motorbike=20,car=30,truck=50, got {value!r}"
+            raise ValueError(msg)
+        return {k.strip(): v.strip() for k, v in pairs}
+
+    @field_validator("vehicle_depth_cm")
+    @classmethod
+    def _depths(cls, value: dict[str, float]) -> dict[str, float]:
+        bad = {k: v for k, v in value.items() if not 0 <= v <= 200}
+        if bad:
+            raise ValueError(f"vehicle_depth_cm: expected 0 to 200 cm per vehicle, got {bad}")
+        missing = {"motorbike", "car", "truck"} - set(value)
+        if missing:
+            raise ValueError(f"vehicle_depth_cm: expected a depth for {sorted(missing)}")
+        return value
 
     @cached_property
     def profiles(self) -> dict[str, WardProfile]:

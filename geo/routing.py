@@ -60,20 +60,26 @@ class StreetGraph:
         for row in self.edges.itertuples(index=False):
             graph.add_edge(
                 int(row.u), int(row.v), key=str(row.segment_id), length=float(row.length_m),
-                name=row.name, geometry=row.geometry,
+                name=_name(row.name), geometry=row.geometry,
             )  # fmt: skip
         self.graph = graph
+        # snap only to the largest strongly connected part: a node on a one-way stub or an
+        # alley cut off by a footway would give "no route" for points that plainly have one
+        core = max(nx.strongly_connected_components(graph), key=len) if len(graph) else set()
+        self.core: frozenset[int] = frozenset(core)
         ends = self.edges.geometry.map(lambda g: (g.coords[0], g.coords[-1]))
-        nodes: dict[int, tuple[float, float]] = {}
+        self.coords: dict[int, tuple[float, float]] = {}
         for (start, end), u, v in zip(ends, self.edges["u"], self.edges["v"], strict=True):
-            nodes.setdefault(int(u), start)
-            nodes.setdefault(int(v), end)
+            self.coords.setdefault(int(u), start)
+            self.coords.setdefault(int(v), end)
+        nodes = {n: xy for n, xy in self.coords.items() if n in core}
         self.node_ids = np.array(list(nodes))
         self.node_points: np.ndarray = np.asarray(shapely.points(np.array(list(nodes.values()))))
         self.tree = shapely.STRtree(self.node_points)
 
     def nearest_node(self, lon: float, lat: float) -> int:
-        """The network node nearest a lon/lat point."""
+        """The network node nearest a lon/lat point, among those joined both ways to the rest
+        of the network."""
         index = int(self.tree.nearest(Point(lon, lat)))
         return int(self.node_ids[index])
 
@@ -137,9 +143,63 @@ class StreetGraph:
         return Route(segments, names, round(length, 1), geometry)
 
 
+def _name(value: Any) -> str:
+    if value is None or (isinstance(value, float) and value != value):  # NaN from a store
+        return ""
+    return str(value)
+
+
 def _blocked(flood: Flood, max_depth_cm: float | None) -> bool:
     if flood.closed:
         return True
     if max_depth_cm is None:
         return False
     return flood.depth_cm is None or flood.depth_cm > max_depth_cm
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """The shortest route ignoring floods beside the route that avoids them.
+
+    ``safe`` is None when no route avoids the floods; ``blocked`` lists the flooded segments
+    the shortest route would cross (closed, or deeper than the vehicle passes).
+    """
+
+    shortest: Route
+    safe: Route | None
+    blocked: list[str]
+    max_depth_cm: float | None
+
+    @property
+    def detour_m(self) -> float | None:
+        """How much longer the safe route is (m); None when there is no safe route."""
+        return None if self.safe is None else round(self.safe.length_m - self.shortest.length_m, 1)
+
+
+def compare(
+    streets: StreetGraph,
+    origin: tuple[float, float],
+    destination: tuple[float, float],
+    *,
+    floods: Mapping[str, Flood],
+    max_depth_cm: float | None,
+) -> Comparison:
+    """Both routes from ``origin`` to ``destination`` (lon, lat) for a vehicle.
+
+    Raises
+    ------
+    NoRouteError
+        When the points are not joined even without floods (different networks).
+    """
+    shortest = streets.route(origin, destination)
+    blocked = [s for s in shortest.segment_ids if s in floods
+               and _blocked(floods[s], max_depth_cm)]  # fmt: skip
+    if not blocked:
+        return Comparison(shortest, shortest, [], max_depth_cm)
+    try:
+        safe: Route | None = streets.route(
+            origin, destination, floods=floods, max_depth_cm=max_depth_cm
+        )
+    except NoRouteError:
+        safe = None
+    return Comparison(shortest, safe, blocked, max_depth_cm)
