@@ -182,7 +182,7 @@ def cmd_streets_info(args: argparse.Namespace, settings: Settings, store: Store)
 
 def floods_records(frame: pd.DataFrame) -> list[dict[str, Any]]:
     """A small frame as plain records for JSON and tables."""
-    return [dict(row) for row in frame.to_dict("records")]
+    return [{str(k): v for k, v in row.items()} for row in frame.to_dict("records")]
 
 
 def cmd_report(args: argparse.Namespace, settings: Settings, store: Store) -> Any:

@@ -24,6 +24,10 @@ Role = Literal["viewer", "editor", "approver", "admin"]
 Vehicle = Literal["motorbike", "car", "truck"]
 
 
+def _default_depths() -> dict[Vehicle, float]:
+    return {"motorbike": 20.0, "car": 30.0, "truck": 50.0}
+
+
 class OldWardMerge(BaseModel):
     """A merger before 2025 that GADM 4.1 does not show: units dissolved into one ward."""
 
@@ -85,9 +89,7 @@ class Settings(BaseModel):
     max_attachment_mb: int = Field(default=20, gt=0, le=512)
     flood_report_hours: float = Field(default=6.0, gt=0, le=336)
     """How long a flood report stays live when it gives no expected end (hours)."""
-    vehicle_depth_cm: dict[Vehicle, float] = Field(
-        default_factory=lambda: {"motorbike": 20.0, "car": 30.0, "truck": 50.0}
-    )
+    vehicle_depth_cm: dict[Vehicle, float] = Field(default_factory=_default_depths)
     """The deepest water each vehicle may be routed through (cm)."""
     role: Role = "editor"
     """The role of everyone using this app until accounts exist (viewer, editor, approver,

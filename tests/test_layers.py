@@ -24,7 +24,8 @@ def fresh_registry() -> Iterator[None]:
 
 def test_registry_finds_the_ward_layers_in_drawing_order() -> None:
     ids = [spec.id for spec in registry()]
-    assert ids == ["wards_new", "wards_old", "parcels", "parcels_demo"]
+    assert ids == ["wards_new", "wards_old", "streets", "flood_prone", "flood_state", "parcels",
+                   "parcels_demo", "flood_reports", "routes"]
     assert [spec.z for spec in registry()] == sorted(spec.z for spec in registry())
 
 
@@ -43,7 +44,9 @@ def test_every_spec_is_complete_in_both_languages(spec: LayerSpec) -> None:
     for colour, labels in spec.legend:
         assert colour.startswith("#")
         assert all(labels.get(lang) for lang in LANGS)
-    assert {"color", "weight", "fillColor", "fillOpacity"} <= set(spec.style)
+    assert {"color", "weight"} <= set(spec.style)
+    if spec.style.get("fill") is not False:  # an area or point layer says how it is filled
+        assert {"fillColor", "fillOpacity"} <= set(spec.style)
     assert spec.source and spec.licence and spec.attribution
     assert spec.popup_fields and spec.panel_fields
 
@@ -92,19 +95,19 @@ def test_generic_spec_for_imported_layers() -> None:
 def test_adding_a_module_adds_a_layer(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fresh_registry: None
 ) -> None:
-    (tmp_path / "zz_streets.py").write_text(
+    (tmp_path / "zz_bus_stops.py").write_text(
         "from layers import LayerSpec\n"
-        "LAYER = LayerSpec(id='streets', title={'vi': 'Đường phố', 'en': 'Streets'},\n"
+        "LAYER = LayerSpec(id='bus_stops', title={'vi': 'Trạm xe buýt', 'en': 'Bus stops'},\n"
         "    source='s', licence='l', attribution='a',\n"
         "    style={'color': '#000', 'weight': 1, 'fillColor': '#000', 'fillOpacity': 0.1},\n"
         "    popup_fields=[], panel_fields=[], legend=[], z=5)\n",
         encoding="utf-8",
     )
     monkeypatch.setattr(layers, "__path__", [*layers.__path__, str(tmp_path)])
-    monkeypatch.delitem(sys.modules, "layers.zz_streets", raising=False)
+    monkeypatch.delitem(sys.modules, "layers.zz_bus_stops", raising=False)
     ids = [spec.id for spec in registry()]
-    assert ids == ["streets", "wards_new", "wards_old", "parcels", "parcels_demo"]
-    assert get("streets").title["en"] == "Streets"
+    assert ids[:3] == ["bus_stops", "wards_new", "wards_old"]
+    assert get("bus_stops").title["en"] == "Bus stops"
 
 
 def test_a_module_without_layer_is_an_error(

@@ -9,7 +9,7 @@ import streamlit as st
 from streamlit_folium import st_folium
 
 import layers
-from geo import clearance
+from geo import clearance, floods
 from geo.errors import NotFoundError
 from geo.wards import NEW_LAYER
 from layers import LayerSpec
@@ -81,7 +81,9 @@ settings = state.get_settings()
 ward = settings.profile.name
 # Parcels have their own page, with their flags, filters and the demo banner; drawn here
 # unflagged (and the demo set over real records) they would mislead.
-specs = [s for s in layers.specs_for(state.catalog()) if s.id not in clearance.PARCEL_LAYERS]
+# parcels and flood reports have their own pages (filters, time control, records)
+OWN_PAGES = {*clearance.PARCEL_LAYERS, floods.REPORTS_LAYER}
+specs = [s for s in layers.specs_for(state.catalog()) if s.id not in OWN_PAGES]
 
 st.title(t("map.title", lang, ward=ward))
 st.caption(t("map.intro", lang, ward=ward))
