@@ -31,6 +31,10 @@ pages = [
             url_path="progress"),
     st.Page("views/parcel_import.py", title=t("nav.parcel_import", lang),
             icon=":material/upload_file:", url_path="parcel-import"),
+    st.Page("views/floods.py", title=t("nav.floods", lang), icon=":material/flood:",
+            url_path="floods"),
+    st.Page("views/route.py", title=t("nav.route", lang), icon=":material/alt_route:",
+            url_path="route"),
     st.Page("views/data.py", title=t("nav.data", lang), icon=":material/database:",
             url_path="data"),
 ]  # fmt: skip

@@ -112,22 +112,6 @@ def add_parser(sub: Any) -> None:
     p.set_defaults(func=cmd_route)
 
 
-def latlon(text: str, name: str) -> tuple[float, float]:
-    """``"10.78,106.69"`` → (lon, lat); longitude first is caught and explained."""
-    try:
-        lat, lon = (float(v) for v in str(text).split(","))
-    except ValueError as e:
-        msg = f"{name}: expected LAT,LON such as 10.7857,106.6920, got {text!r}"
-        raise GISInputError(msg) from e
-    if abs(lat) > 90 and abs(lon) <= 90:
-        msg = f"{name}: {text!r} looks like LON,LAT; give latitude first ({lon},{lat})"
-        raise GISInputError(msg)
-    if not (-90 <= lat <= 90 and -180 <= lon <= 180):
-        msg = f"{name}: expected latitude -90..90 and longitude -180..180, got {text!r}"
-        raise GISInputError(msg)
-    return lon, lat
-
-
 def _role(args: argparse.Namespace, settings: Settings) -> str:
     return str(args.role or settings.role)
 
@@ -189,10 +173,10 @@ def cmd_report(args: argparse.Namespace, settings: Settings, store: Store) -> An
     """``flood report``: snap to the street and record the report."""
     index = floods.SegmentIndex(read_streets(store), settings.profile.measure_crs)
     if args.at:
-        snap = index.snap(*latlon(args.at, "--at"))
+        snap = index.snap(*floods.parse_latlon(args.at, "--at"))
         marked = "point"
     else:
-        points = [latlon(p, "--along") for p in args.along.split(";") if p.strip()]
+        points = [floods.parse_latlon(p, "--along") for p in args.along.split(";") if p.strip()]
         snap = index.along(LineString(points))
         marked = "line"
     fid = floods.add_report(
@@ -292,7 +276,8 @@ def cmd_works(args: argparse.Namespace, settings: Settings, store: Store) -> Any
 
 def cmd_route(args: argparse.Namespace, settings: Settings, store: Store) -> Any:
     """``route``: the route between two points; with --avoid-flooded, around current floods."""
-    origin, destination = latlon(args.origin, "origin"), latlon(args.destination, "destination")
+    origin = floods.parse_latlon(args.origin, "origin")
+    destination = floods.parse_latlon(args.destination, "destination")
     edges = read_streets(store)
     graph = routing.StreetGraph(edges)
     limit = settings.vehicle_depth_cm[args.vehicle] if args.max_depth is None else args.max_depth

@@ -267,8 +267,24 @@ class SegmentIndex:
             )
         rows = self._with_twins(rows)
         names = [str(self.names[i]) for i in rows if self.names[i]]
-        name = max(set(names), key=names.count) if names else ""
+        name = max(sorted(set(names)), key=names.count) if names else ""
         mid = drawn.interpolate(0.5, normalized=True)
+        point = gpd.GeoSeries([mid], crs=self.measure_crs).to_crs(4326).iloc[0]
+        return Snap([str(self.ids[i]) for i in rows], name, point, 0.0)
+
+    def from_segments(self, segment_ids: Sequence[str]) -> Snap:
+        """A report location from segment ids (a stretch marked with two clicks): the
+        segments with their twins, the main street name and the stretch's midpoint."""
+        where = {sid: i for i, sid in enumerate(self.ids)}
+        unknown = [s for s in segment_ids if s not in where]
+        if unknown or not segment_ids:
+            raise NotFoundError(f"segment_ids: expected segments of the network, got {unknown[:5]}")
+        rows = self._with_twins(where[s] for s in segment_ids)
+        names = [str(self.names[i]) for i in rows if self.names[i]]
+        name = max(sorted(set(names)), key=names.count) if names else ""
+        line = shapely.line_merge(shapely.union_all([self.metric[where[s]] for s in segment_ids]))
+        mid = line.interpolate(0.5, normalized=True) if isinstance(line, LineString) else (
+            line.representative_point())  # fmt: skip
         point = gpd.GeoSeries([mid], crs=self.measure_crs).to_crs(4326).iloc[0]
         return Snap([str(self.ids[i]) for i in rows], name, point, 0.0)
 
@@ -312,6 +328,22 @@ def street_key(name: str) -> str:
         if key.startswith(prefix):
             key = key[len(prefix) :]
     return key.strip()
+
+
+def parse_latlon(text: str, name: str) -> tuple[float, float]:
+    """``"10.78,106.69"`` → (lon, lat); longitude first is caught and explained."""
+    try:
+        lat, lon = (float(v) for v in str(text).split(","))
+    except ValueError as e:
+        msg = f"{name}: expected LAT,LON such as 10.7857,106.6920, got {text!r}"
+        raise GISInputError(msg) from e
+    if abs(lat) > 90 and abs(lon) <= 90:
+        msg = f"{name}: {text!r} looks like LON,LAT; give latitude first ({lon},{lat})"
+        raise GISInputError(msg)
+    if not (-90 <= lat <= 90 and -180 <= lon <= 180):
+        msg = f"{name}: expected latitude -90..90 and longitude -180..180, got {text!r}"
+        raise GISInputError(msg)
+    return lon, lat
 
 
 def _check_lonlat(lon: float, lat: float) -> None:
@@ -819,3 +851,26 @@ def programme_status(
         rows.append({"street": name, "segments": found,
                      "designated": street_key(name) in designated})  # fmt: skip
     return pd.DataFrame(rows, columns=["street", "segments", "designated"])
+
+
+def summary(state: pd.DataFrame, segments: pd.DataFrame) -> dict[str, Any]:
+    """Figures for the flooded streets: physical stretches (both directions counted once),
+    streets, closed stretches, the deepest depth and the flooded length in metres."""
+    if state.empty:
+        return {"segments": 0, "streets": 0, "closed": 0, "deepest_cm": None, "length_m": 0.0}
+    lengths = dict(zip(segments["segment_id"].astype(str), segments["length_m"], strict=True))
+    seen: dict[tuple[int, int], tuple[float, bool]] = {}
+    for sid, closed in zip(state["segment_id"], state["closed"], strict=True):
+        u, v = (int(x) for x in str(sid).split("-")[:2])
+        pair = (min(u, v), max(u, v))
+        length, was_closed = seen.get(pair, (0.0, False))
+        seen[pair] = (max(length, float(lengths.get(str(sid), 0.0))), was_closed or bool(closed))
+    depths = pd.to_numeric(state["depth_cm"], errors="coerce")
+    names = {str(n) for n in state["name"] if not _blank(n)}
+    return {
+        "segments": len(seen),
+        "streets": len(names),
+        "closed": sum(1 for _, closed in seen.values() if closed),
+        "deepest_cm": None if depths.isna().all() else float(depths.max()),
+        "length_m": round(sum(length for length, _ in seen.values()), 1),
+    }

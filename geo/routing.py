@@ -203,3 +203,31 @@ def compare(
     except NoRouteError:
         safe = None
     return Comparison(shortest, safe, blocked, max_depth_cm)
+
+
+def stretch(
+    streets: StreetGraph, start: tuple[float, float], end: tuple[float, float]
+) -> list[str]:
+    """The segments along the streets between two points (lon, lat), either direction: the
+    stretch a planner marks with two clicks. One-way rules do not apply to water.
+
+    Raises
+    ------
+    NoRouteError
+        When the points are on networks that do not meet.
+    """
+    undirected = streets.graph.to_undirected(as_view=True)
+    a, b = streets.nearest_node(*start), streets.nearest_node(*end)
+    if a == b:
+        raise NoRouteError("stretch: both clicks snap to the same crossing; click further apart")
+    try:
+        path = nx.shortest_path(undirected, a, b, weight="length")
+    except nx.NetworkXNoPath as e:
+        raise NoRouteError("stretch: the two points are not joined by streets") from e
+    out: list[str] = []
+    for u, v in itertools.pairwise(path):
+        options = [*streets.graph.get_edge_data(u, v, default={}).items(),
+                   *streets.graph.get_edge_data(v, u, default={}).items()]  # fmt: skip
+        key, _ = min(options, key=lambda item: item[1]["length"])
+        out.append(str(key))
+    return out

@@ -1,0 +1,212 @@
+"""Streamlit pieces shared by the flooding pages: cached network and reports, the time control,
+the street-network empty state, and map clicks."""
+
+from __future__ import annotations
+
+import tempfile
+from datetime import datetime, time, timedelta
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import streamlit as st
+
+from geo import floods, routing, streets
+from geo.errors import FetchError, GISInputError, PermissionDeniedError
+from geo.wards import NEW_LAYER
+from ui import state
+from ui.i18n import t
+
+OSM_TYPES = ["osm", "pbf", "xml"]
+
+
+def has_streets() -> bool:
+    """Whether a street network is stored."""
+    return state.get_store().has_layer(streets.STREETS_LAYER)
+
+
+def _token(layer_id: str) -> str:
+    store = state.get_store()
+    return state.layer_token(layer_id) if store.has_layer(layer_id) else "-"
+
+
+@st.cache_data(show_spinner=False, max_entries=4)
+def _streets(db_url: str, token: str) -> gpd.GeoDataFrame:
+    return state.get_store().read_layer(streets.STREETS_LAYER)
+
+
+def street_segments() -> gpd.GeoDataFrame:
+    """The stored street segments (EPSG:4326)."""
+    return _streets(state.get_settings().db_url, _token(streets.STREETS_LAYER))
+
+
+@st.cache_resource(show_spinner=False, max_entries=2)
+def _index(db_url: str, token: str, measure_crs: str) -> floods.SegmentIndex:
+    return floods.SegmentIndex(street_segments(), measure_crs)
+
+
+def segment_index() -> floods.SegmentIndex:
+    """The segments' spatial index, built once per network."""
+    settings = state.get_settings()
+    token = _token(streets.STREETS_LAYER)
+    return _index(settings.db_url, token, settings.profile.measure_crs)
+
+
+@st.cache_resource(show_spinner=False, max_entries=2)
+def _graph(db_url: str, token: str) -> routing.StreetGraph:
+    return routing.StreetGraph(street_segments())
+
+
+def street_graph() -> routing.StreetGraph:
+    """The routable graph, built once per network; floods never copy it."""
+    return _graph(state.get_settings().db_url, _token(streets.STREETS_LAYER))
+
+
+@st.cache_data(show_spinner=False, max_entries=4)
+def _reports(db_url: str, token: str) -> gpd.GeoDataFrame:
+    return floods.read_reports(state.get_store())
+
+
+def reports() -> gpd.GeoDataFrame:
+    """Every flood report."""
+    return _reports(state.get_settings().db_url, _token(floods.REPORTS_LAYER))
+
+
+@st.cache_data(show_spinner=False, max_entries=4)
+def _prone(db_url: str, token: str) -> gpd.GeoDataFrame:
+    return floods.read_prone(state.get_store())
+
+
+def prone() -> gpd.GeoDataFrame:
+    """The flood-prone streets."""
+    return _prone(state.get_settings().db_url, _token(floods.PRONE_LAYER))
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _state(db_url: str, tokens: tuple[str, str], moment: str) -> gpd.GeoDataFrame:
+    return floods.segment_state(street_segments(), reports(), moment)
+
+
+def flood_state(moment: datetime) -> gpd.GeoDataFrame:
+    """The flooded segments at ``moment``."""
+    tokens = (_token(streets.STREETS_LAYER), _token(floods.REPORTS_LAYER))
+    return _state(state.get_settings().db_url, tokens, floods.iso(moment))
+
+
+def moment_picker(lang: str, key: str) -> datetime:
+    """The moment the map shows: now, or a past moment picked by date and time."""
+    now = floods.now_local()
+    mode = st.radio(
+        t("fl.when", lang), ["now", "past"], horizontal=True, key=f"{key}_mode",
+        format_func=lambda m: t(f"fl.when.{m}", lang),
+    )  # fmt: skip
+    if mode == "now":
+        return now
+    left, right = st.columns(2)
+    day = left.date_input(t("fl.when.day", lang), value=now.date(), max_value=now.date(),
+                          key=f"{key}_day", format="DD/MM/YYYY")  # fmt: skip
+    clock = right.time_input(t("fl.when.time", lang), value=time(now.hour, 0),
+                             step=timedelta(minutes=15), key=f"{key}_time")  # fmt: skip
+    moment = datetime.combine(day, clock, tzinfo=floods.TIMEZONE)
+    return min(moment, now)
+
+
+def ward_polygon() -> Any:
+    """The configured ward's polygon (EPSG:4326)."""
+    new = state.read_layer(NEW_LAYER)
+    return new.loc[new["name"] == state.get_settings().profile.name, "geometry"].union_all()
+
+
+def streets_panel(lang: str, *, key: str) -> None:
+    """Import a street network from an OSM file, or fetch it from OpenStreetMap (online)."""
+    st.caption(t("fl.streets.how", lang))
+    upload = st.file_uploader(t("fl.streets.upload", lang), type=OSM_TYPES, key=f"{key}_osm")
+    left, right = st.columns(2)
+    if left.button(t("fl.streets.import", lang), key=f"{key}_import", disabled=upload is None,
+                   type="primary"):  # fmt: skip
+        _import_upload(upload, lang)
+    if right.button(t("fl.streets.fetch", lang), key=f"{key}_fetch"):
+        _fetch(lang)
+
+
+def _check_editor(lang: str) -> bool:
+    try:
+        floods.check_role(state.role(), "import streets")
+    except PermissionDeniedError:
+        st.error(t("fl.e.viewer", lang))
+        return False
+    return True
+
+
+def _import_upload(upload: Any, lang: str) -> None:
+    if upload is None or not _check_editor(lang):
+        return
+    limit = state.get_settings().max_upload_mb * 1024 * 1024
+    if upload.size > limit:
+        st.error(t("fl.e.too_big", lang, mb=state.get_settings().max_upload_mb))
+        return
+    name = Path(upload.name).name
+    suffix = ".osm.pbf" if name.lower().endswith(".pbf") else ".osm"
+    with st.spinner(t("fl.streets.reading", lang)), tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / f"upload{suffix}"
+        path.write_bytes(upload.getvalue())
+        try:
+            edges = streets.edges_frame(streets.read_streets(path))
+        except GISInputError as e:
+            st.error(t("fl.e.osm", lang, error=str(e).replace(path.name, name)))
+            return
+    count = streets.save_streets(state.get_store(), edges, source=f"OpenStreetMap: {name}",
+                                 user=state.user_name() or "web")  # fmt: skip
+    state.changed()
+    st.session_state["flash"] = t("fl.streets.done", lang, n=count)
+    st.rerun()
+
+
+def _fetch(lang: str) -> None:
+    if not _check_editor(lang):
+        return
+    settings = state.get_settings()
+    with st.spinner(t("fl.streets.fetching", lang)):
+        try:
+            graph = streets.fetch_streets(ward_polygon(), cache_dir=settings.var_dir / "osm-cache")
+        except FetchError as e:
+            st.error(t("fl.e.offline", lang, error=e))
+            return
+    edges = streets.edges_frame(graph)
+    stamp = floods.iso(floods.now_local())
+    count = streets.save_streets(state.get_store(), edges,
+                                 source=f"OpenStreetMap (Overpass, {stamp})",
+                                 user=state.user_name() or "web")  # fmt: skip
+    state.changed()
+    st.session_state["flash"] = t("fl.streets.done", lang, n=count)
+    st.rerun()
+
+
+def new_click(result: dict[str, Any] | None, key: str) -> tuple[float, float] | None:
+    """A map click not seen before on this map (lon, lat); None on a plain rerun."""
+    clicked = (result or {}).get("last_clicked") or {}
+    if clicked.get("lat") is None or clicked.get("lng") is None:
+        return None
+    point = (float(clicked["lng"]), float(clicked["lat"]))
+    if st.session_state.get(key) == point:
+        return None
+    st.session_state[key] = point
+    return point
+
+
+def source_label(code: Any, lang: str) -> str:
+    """A report source in words."""
+    return t(f"fl.source.{code}", lang) if code in floods.SOURCES else str(code or "–")
+
+
+def class_label(code: Any, lang: str) -> str:
+    """A depth class in words."""
+    return t(f"fl.class.{code}", lang) if code in floods.DEPTH_CLASSES else str(code)
+
+
+def local_text(value: Any) -> str:
+    """An ISO moment as dd/mm/yyyy hh:mm in Vietnam time ('–' when blank)."""
+    if value is None or (isinstance(value, float) and value != value) or value == "":
+        return "–"
+    moment = floods.parse_time(value, "time")
+    return moment.strftime("%d/%m/%Y %H:%M")
