@@ -13,7 +13,7 @@ from typing import Any, TextIO
 
 import pandas as pd
 
-from geo import cli_floods, cli_parcels, io, wards
+from geo import cli_dem, cli_floods, cli_parcels, io, wards
 from geo.config import Settings, load_settings
 from geo.errors import (
     ConfigError,
@@ -77,6 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     cli_parcels.add_parser(sub)
     cli_floods.add_parser(sub)
+    cli_dem.add_parser(sub)
     return parser
 
 

@@ -20,7 +20,7 @@ from shapely.geometry import LineString, MultiLineString, Point
 from shapely.geometry.base import BaseGeometry
 
 from geo.errors import GISInputError, NotFoundError, PermissionDeniedError, RuleError
-from geo.names import name_key
+from geo.names import name_key, strip_diacritics
 from geo.routing import Flood
 from geo.store import FeatureUpdate, Store
 
@@ -143,7 +143,8 @@ def check_role(role: str, action: str, allowed: frozenset[str] = EDIT_ROLES) -> 
     if role not in ROLES:
         raise GISInputError(f"role: expected one of {', '.join(ROLES)}, got {role!r}")
     if role not in allowed:
-        raise PermissionDeniedError(f"role: a {role} may not {action}")
+        article = "an" if role[0] in "aeiou" else "a"
+        raise PermissionDeniedError(f"role: {article} {role} may not {action}")
 
 
 def segment_list(value: Any) -> list[str]:
@@ -322,12 +323,11 @@ class SegmentIndex:
 
 
 def street_key(name: str) -> str:
-    """A street name for matching: no accents, case or "Đường" prefix ("đường số 12" → "so 12")."""
-    key = name_key(str(name))
-    for prefix in ("duong ", "pho "):
-        if key.startswith(prefix):
-            key = key[len(prefix) :]
-    return key.strip()
+    """A street name for matching: no accents, case or "Đường" prefix ("đường số 12" → "so12")."""
+    words = strip_diacritics(str(name)).lower().split()
+    if len(words) > 1 and words[0] in ("duong", "pho"):
+        words = words[1:]
+    return name_key(" ".join(words))
 
 
 def parse_latlon(text: str, name: str) -> tuple[float, float]:
@@ -351,13 +351,15 @@ def _check_lonlat(lon: float, lat: float) -> None:
         lon, lat = float(lon), float(lat)
     except (TypeError, ValueError) as e:
         raise GISInputError(f"point: expected numbers, got lon={lon!r} lat={lat!r}") from e
-    if not (-180 <= lon <= 180 and -90 <= lat <= 90) or not (math.isfinite(lon + lat)):
-        raise GISInputError(f"point: expected lon -180..180 and lat -90..90, got {lon}, {lat}")
-    if 100 <= lat <= 180 and -90 <= lon <= 90:
+    if not math.isfinite(lon + lat):
+        raise GISInputError(f"point: expected finite numbers, got {lon}, {lat}")
+    if 90 < abs(lat) <= 180 and abs(lon) <= 90:
         raise GISInputError(
-            f"point: latitude {lat} and longitude {lon} look swapped; give latitude first "
-            "as 10.78,106.69"
+            f"point: latitude {lat} and longitude {lon} look swapped; give longitude {lat} "
+            f"and latitude {lon}"
         )
+    if not (-180 <= lon <= 180 and -90 <= lat <= 90):
+        raise GISInputError(f"point: expected lon -180..180 and lat -90..90, got {lon}, {lat}")
 
 
 # --- reports ------------------------------------------------------------------------------
@@ -445,6 +447,13 @@ def add_report(
         old = store.get_feature(REPORTS_LAYER, int(old_id))
         if not _blank(old.props.get("ended_at")):
             raise RuleError(f"supersedes: report {old_id} has already ended")
+        before = parse_time(old.props["observed_at"], "observed_at")
+        if parse_time(props["observed_at"], "observed_at") <= before:
+            msg = (
+                f"observed_at: expected after report {old_id}'s observation {iso(before)}, "
+                f"got {props['observed_at']}"
+            )
+            raise GISInputError(msg)
         updates.append(FeatureUpdate(
             int(old_id), old.version,
             {"ended_at": props["observed_at"], "end_reason": "superseded"},
@@ -519,6 +528,7 @@ def correct_report(
     effect: Any = ...,
     expected_end: Any = ...,
     note: Any = ...,
+    hours: float = DEFAULT_REPORT_HOURS,
 ) -> None:
     """Correct a report that was recorded wrong (a written reason is required and kept).
 
@@ -544,8 +554,7 @@ def correct_report(
             msg = f"expected_end: expected after the observation {iso(observed)}, got {iso(end)}"
             raise GISInputError(msg)
         change["expected_end"] = iso(end) if end else None
-        if end is not None:
-            change["expires_at"] = iso(end)
+        change["expires_at"] = iso(end or observed + timedelta(hours=float(hours)))
     if not change:
         raise GISInputError("correct_report: expected at least one field to change, got none")
     store.apply_edits(

@@ -31,9 +31,13 @@ def display_name(name: str) -> str:
     return "".join(out)
 
 
+_D_LETTERS = {0x0110: "D", 0x0111: "d", 0x00D0: "D", 0x00F0: "d"}
+
+
 def strip_diacritics(text: str) -> str:
     """Remove Vietnamese diacritics: ``"Thủ Thiêm"`` → ``"Thu Thiem"``."""
-    text = unicodedata.normalize("NFD", text.replace("đ", "d").replace("Đ", "D"))
+    # Đ/đ, and Ð/ð (Latin eth), which some sources (OpenStreetMap among them) write for Đ
+    text = unicodedata.normalize("NFD", text.translate(_D_LETTERS))
     return "".join(ch for ch in text if unicodedata.category(ch) != "Mn")
 
 

@@ -189,7 +189,9 @@ def edges_frame(graph: nx.MultiDiGraph, *, drivable: bool = True) -> gpd.GeoData
     )  # fmt: skip
     if drivable:
         kinds = out["highway"].fillna("").str.split(" / ")
-        out = out[~kinds.map(lambda parts: bool(parts) and set(parts) <= NOT_DRIVABLE)]
+        # osmnx reads every way of a file: ways with no highway tag (boundaries, outlines)
+        # are not streets either
+        out = out[~kinds.map(lambda parts: set(parts) <= NOT_DRIVABLE | {""})]
         out = out.reset_index(drop=True)
     return out
 

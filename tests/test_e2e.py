@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import shutil
 import socket
@@ -12,11 +13,12 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from playwright import sync_api
 
-from geo import clearance, demo, wards
+from geo import clearance, demo, floods, routing, streets, wards
 from geo.config import load_settings
 from geo.store import open_store
 from ui.i18n import t
@@ -281,3 +283,147 @@ def test_moving_a_parcel_on_updates_the_map_and_the_dashboard(
         last = store.history(layer, fid).iloc[-1]
     assert (feature.version, feature.props["stage"]) == (version + 1, new.code)
     assert last["changed_by"] == PLANNER
+
+
+# --- Flooding: mark a flood on the map, see the route go around it ------------------------------
+
+ROUTE_KINDS_JS = """() => {
+    if (!window.map) { return null; }
+    const kinds = [];
+    window.map.eachLayer((l) => {
+        const p = l.feature && l.feature.properties;
+        if (p && p.layer === "routes") { kinds.push(p.kind); }
+    });
+    return kinds.length ? kinds.sort().join(",") : null;
+}"""
+
+
+def _route_kinds(page: sync_api.Page, want: str) -> None:
+    """Wait until a map on the page draws exactly the route kinds ``want`` ("shortest" or
+    "safe,shortest")."""
+    deadline = time.monotonic() + 30
+    seen: list[object] = []
+    while time.monotonic() < deadline:
+        for iframe in page.locator('iframe[title="streamlit_folium.st_folium"]').all():
+            try:
+                frame = iframe.element_handle(timeout=1_000).content_frame()
+                kinds = frame.evaluate(ROUTE_KINDS_JS) if frame is not None else None
+            except sync_api.Error:  # the iframe went away during a rerun
+                continue
+            seen.append(kinds)
+            if kinds == want:
+                return
+        page.wait_for_timeout(200)
+    raise AssertionError(f"expected routes {want!r} on the map, saw {seen[-5:]}")
+
+
+@pytest.fixture
+def streets_server(tmp_path: Path, shared_data: Path) -> Iterator[str]:
+    """The app on a store holding the real OSM sample (central HCMC) and no flood yet."""
+    settings = load_settings({"GIS_BASEMAP": "none"})
+    sample = shared_data / "osm" / "hcmc_district3_sample.osm"
+    with open_store(str(tmp_path / "ward.gpkg")) as store:
+        wards.seed_store(store, settings.profile)
+        edges = streets.edges_frame(streets.read_streets(sample))
+        streets.save_streets(store, edges, source="OpenStreetMap: sample", user="test")
+    yield from _serve(tmp_path)
+
+
+def _nkkn_trip(tmp_path: Path) -> tuple[tuple[float, float], tuple[float, float], str, Any]:
+    """Two points on Nam Kỳ Khởi Nghĩa whose shortest route runs along it, and one of the
+    street's longest segments inside that route (its id and line)."""
+    with open_store(str(tmp_path / "ward.gpkg")) as store:
+        edges = store.read_layer(streets.STREETS_LAYER)
+    graph = routing.StreetGraph(edges)
+    nkkn = edges[edges["name"] == "Nam Kỳ Khởi Nghĩa"]
+    starts = [n for n in nkkn["u"].astype(int) if n in graph.core]
+    best: tuple[float, Any, Any, Any] | None = None
+    for a, b in itertools.combinations(starts, 2):
+        for origin, destination in ((a, b), (b, a)):
+            route = graph.route(graph.coords[origin], graph.coords[destination])
+            own = [s for s, n in zip(route.segment_ids, route.names, strict=True)
+                   if n == "Nam Kỳ Khởi Nghĩa"]  # fmt: skip
+            along = len(own) >= 4 and len(own) == len(route.segment_ids)
+            if along and (best is None or route.length_m > best[0]):
+                best = (route.length_m, origin, destination, own)
+    assert best is not None, "no stretch of Nam Kỳ Khởi Nghĩa to drive along"
+    _, origin, destination, own = best
+    by_id = edges.set_index("segment_id")
+    inner = own[1:-1]  # not at either end of the trip: the detour must leave the street
+    middle = max(inner, key=lambda s: float(by_id.loc[s, "length_m"]))  # a click lands on it
+    return graph.coords[origin], graph.coords[destination], middle, by_id.loc[middle, "geometry"]
+
+
+def test_marking_a_flood_changes_the_route(streets_server: str, tmp_path: Path) -> None:
+    (o_lon, o_lat), (d_lon, d_lat), segment, line = _nkkn_trip(tmp_path)
+    click = line.interpolate(0.5, normalized=True)
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1440, "height": 1600})
+            errors: list[str] = []
+            page.on("pageerror", lambda exc: errors.append(str(exc)))
+            page.set_default_timeout(30_000)
+            page.goto(streets_server, wait_until="domcontentloaded")
+            user = page.get_by_role("textbox", name=t("app.user"))
+            user.wait_for(timeout=60_000)
+            user.fill(PLANNER)
+            user.press("Enter")
+
+            # 1. the route along Nam Kỳ Khởi Nghĩa, before any flood
+            page.get_by_role("link", name=t("nav.route")).click()
+            for name, (lat, lon) in (("rt.origin", (o_lat, o_lon)),
+                                     ("rt.destination", (d_lat, d_lon))):  # fmt: skip
+                box = page.get_by_role("textbox", name=t(name))
+                box.fill(f"{lat:.7f},{lon:.7f}")
+                box.press("Enter")
+            page.get_by_text(t("rt.clear_route")).wait_for()
+            _route_kinds(page, "shortest")
+
+            # 2. mark the middle of that stretch flooded and closed, with a click on the map
+            page.get_by_role("link", name=t("nav.floods")).click()
+            iframe = page.locator('iframe[title="streamlit_folium.st_folium"]')
+            iframe.wait_for(state="visible", timeout=60_000)
+            frame = iframe.element_handle().content_frame()
+            assert frame is not None
+            frame.wait_for_function("() => !!window.map")
+            # the map component reports its first state and the page reruns once; a click
+            # during that rerun is lost with the old map, so let the page settle first
+            page.wait_for_timeout(2_000)
+            iframe = page.locator('iframe[title="streamlit_folium.st_folium"]')
+            frame = iframe.element_handle().content_frame()
+            assert frame is not None
+            frame.wait_for_function("() => !!window.map")
+            # close in on the segment (as a planner would zoom in), so that a pixel is a
+            # fraction of a metre and the click cannot land on a street alongside; the click
+            # is placed relative to the map itself, wherever the page has scrolled to by then
+            x, y = frame.evaluate(
+                "([lat, lon]) => { window.map.setView([lat, lon], 19, {animate: false});"
+                " const p = window.map.latLngToContainerPoint([lat, lon]); return [p.x, p.y]; }",
+                [click.y, click.x],
+            )
+            box = iframe.bounding_box()
+            assert box is not None
+            assert box["y"] + y < page.viewport_size["height"]  # the spot is on screen
+            page.mouse.click(box["x"] + x, box["y"] + y)
+            form = page.locator('[data-testid="stForm"]').first
+            form.get_by_text(t("fl.effect.closed"), exact=True).click()
+            form.get_by_role("button", name=t("fl.f.save")).click()
+            page.get_by_text(t("fl.mark.saved", fid=1, street="Nam Kỳ Khởi Nghĩa")).wait_for()
+
+            # 3. the same trip now goes around the closed segment
+            page.get_by_role("link", name=t("nav.route")).click()
+            page.get_by_text(t("rt.blocked", n=1)).wait_for()
+            _route_kinds(page, "safe,shortest")
+            assert not errors, errors
+        except (AssertionError, sync_api.Error):
+            page.screenshot(path=str(tmp_path / "failed.png"), full_page=True)  # for the log
+            raise
+        finally:
+            browser.close()
+
+    with open_store(str(tmp_path / "ward.gpkg")) as store:
+        report = store.get_feature(floods.REPORTS_LAYER, 1)
+    assert segment in report.props["segment_ids"]
+    assert report.props["effect"] == "closed"
+    assert report.props["reporter"] == PLANNER

@@ -71,7 +71,7 @@ def _length(streets: StreetGraph, segment: str) -> float:
 
 
 def test_the_real_sample_reads_as_a_drivable_network(edges: gpd.GeoDataFrame) -> None:
-    assert len(edges) == 1101  # 1,303 edges less footways and steps
+    assert len(edges) == 999  # 1,303 edges less footways, steps and untagged ways
     assert edges["segment_id"].is_unique
     assert edges.crs.to_epsg() == 4326
     assert (edges["length_m"] > 0).all()

@@ -4,6 +4,7 @@ the street-network empty state, and map clicks."""
 from __future__ import annotations
 
 import tempfile
+import time as time_module
 from datetime import datetime, time, timedelta
 from pathlib import Path
 from typing import Any
@@ -158,7 +159,7 @@ def _import_upload(upload: Any, lang: str) -> None:
     count = streets.save_streets(state.get_store(), edges, source=f"OpenStreetMap: {name}",
                                  user=state.user_name() or "web")  # fmt: skip
     state.changed()
-    st.session_state["flash"] = t("fl.streets.done", lang, n=count)
+    flash(t("fl.streets.done", lang, n=count))
     st.rerun()
 
 
@@ -178,20 +179,53 @@ def _fetch(lang: str) -> None:
                                  source=f"OpenStreetMap (Overpass, {stamp})",
                                  user=state.user_name() or "web")  # fmt: skip
     state.changed()
-    st.session_state["flash"] = t("fl.streets.done", lang, n=count)
+    flash(t("fl.streets.done", lang, n=count))
     st.rerun()
 
 
+FLASH_SECONDS = 12.0
+
+
+def flash(message: str) -> None:
+    """A success message for the next runs: the map component may rerun the page once
+    more as it mounts, which would wipe a message shown only once."""
+    st.session_state["fl_flash"] = (message, time_module.monotonic())
+
+
+def show_flash() -> None:
+    """The pending success message, for a few seconds after it was set."""
+    pending = st.session_state.get("fl_flash")
+    if not pending:
+        return
+    message, since = pending
+    if time_module.monotonic() - since > FLASH_SECONDS:
+        del st.session_state["fl_flash"]
+        return
+    st.success(message)
+
+
+CLICK_OBJECTS = ["last_clicked", "last_object_clicked"]
+"""What the maps return: a click on the map, and a click on a street line (which folium's
+layers do not pass on to the map)."""
+
+
 def new_click(result: dict[str, Any] | None, key: str) -> tuple[float, float] | None:
-    """A map click not seen before on this map (lon, lat); None on a plain rerun."""
-    clicked = (result or {}).get("last_clicked") or {}
-    if clicked.get("lat") is None or clicked.get("lng") is None:
-        return None
-    point = (float(clicked["lng"]), float(clicked["lat"]))
-    if st.session_state.get(key) == point:
-        return None
-    st.session_state[key] = point
-    return point
+    """A map click not seen before on this map (lon, lat); None on a plain rerun.
+
+    A click on empty map and a click on a street line come back separately; whichever
+    changed since the last run is the new click.
+    """
+    seen = st.session_state.setdefault(key, {})
+    fresh = None
+    for name in CLICK_OBJECTS:
+        clicked = (result or {}).get(name) or {}
+        if clicked.get("lat") is None or clicked.get("lng") is None:
+            continue
+        point = (float(clicked["lng"]), float(clicked["lat"]))
+        if seen.get(name) != point:
+            seen[name] = point
+            fresh = point
+    return fresh
 
 
 def source_label(code: Any, lang: str) -> str:

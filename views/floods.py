@@ -22,8 +22,7 @@ MAP_HEIGHT = 600
 lang = state.lang()
 settings = state.get_settings()
 st.title(t("fl.title", lang))
-if "flash" in st.session_state:
-    st.success(st.session_state.pop("flash"))
+ui_floods.show_flash()
 if not ui_floods.has_streets():
     st.info(t("fl.no_streets", lang))
     ui_floods.streets_panel(lang, key="fl_streets")
@@ -68,7 +67,7 @@ with map_col:
     for lon, lat in panels.pending_points():
         folium.CircleMarker([lat, lon], radius=8, color="#000000", weight=3, fill=True,
                             fill_color="#ffffff", fill_opacity=1.0).add_to(fmap)  # fmt: skip
-    result = st_folium(fmap, key="fl_map", returned_objects=["last_clicked"],
+    result = st_folium(fmap, key="fl_map", returned_objects=ui_floods.CLICK_OBJECTS,
                        use_container_width=True, height=MAP_HEIGHT)  # fmt: skip
     credits = [s.attribution for s in layers.registry() if s.id in data]
     st.caption(t("map.sources", lang, sources="; ".join(dict.fromkeys(credits))))

@@ -65,6 +65,7 @@ def _street_list(route: routing.Route) -> str:
 lang = state.lang()
 settings = state.get_settings()
 st.title(t("rt.title", lang))
+ui_floods.show_flash()
 if not ui_floods.has_streets():
     st.info(t("fl.no_streets", lang))
     ui_floods.streets_panel(lang, key="rt_streets")
@@ -121,7 +122,7 @@ with map_col:
             folium.CircleMarker([point[1], point[0]], radius=9, color=colour, weight=3,
                                 fill=True, fill_color="#ffffff", fill_opacity=1.0,
                                 tooltip=letter).add_to(fmap)  # fmt: skip
-    result = st_folium(fmap, key="rt_map", returned_objects=["last_clicked"],
+    result = st_folium(fmap, key="rt_map", returned_objects=ui_floods.CLICK_OBJECTS,
                        use_container_width=True, height=MAP_HEIGHT)  # fmt: skip
     credits = [s.attribution for s in layers.registry() if s.id in data]
     st.caption(t("map.sources", lang, sources="; ".join(dict.fromkeys(credits))))
