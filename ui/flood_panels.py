@@ -168,7 +168,7 @@ def report_form(lang: str, *, past: bool) -> None:
         return
     state.changed()
     st.session_state[PENDING] = None
-    st.session_state["flash"] = t("fl.mark.saved", lang, fid=fid, street=name)
+    ui_floods.flash(t("fl.mark.saved", lang, fid=fid, street=name))
     st.rerun()
 
 
@@ -254,7 +254,7 @@ def _report_actions(fid: int, row: pd.Series, lang: str) -> None:
 
 def _done(message: str) -> None:
     state.changed()
-    st.session_state["flash"] = message
+    ui_floods.flash(message)
     st.rerun()
 
 
