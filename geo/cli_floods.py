@@ -36,6 +36,9 @@ def add_parser(sub: Any) -> None:
     p = st_sub.add_parser("import", parents=[who], help="import an .osm or .osm.pbf file")
     p.add_argument("file", type=Path)
     p.set_defaults(func=cmd_streets_import)
+    p = st_sub.add_parser("sample", parents=[who],
+                          help="store the shipped sample (central HCMC, not the ward)")  # fmt: skip
+    p.set_defaults(func=cmd_streets_sample)
     p = st_sub.add_parser("fetch", parents=[who], help="download the ward's streets (online)")
     p.add_argument("--margin-m", type=float, default=300.0, help="around the ward (m)")
     p.set_defaults(func=cmd_streets_fetch)
@@ -136,6 +139,13 @@ def cmd_streets_import(args: argparse.Namespace, settings: Settings, store: Stor
             "length_km": round(float(edges["length_m"].sum()) / 1000, 2)}  # fmt: skip
 
 
+def cmd_streets_sample(args: argparse.Namespace, settings: Settings, store: Store) -> Any:
+    """``streets sample``: the shipped OSM sample, labelled as not the ward's network."""
+    floods.check_role(_role(args, settings), "import streets")
+    count = streets.save_sample(store, user=args.user)
+    return {"layer": streets.STREETS_LAYER, "segments": count, "source": streets.SAMPLE_SOURCE}
+
+
 def cmd_streets_fetch(args: argparse.Namespace, settings: Settings, store: Store) -> Any:
     """``streets fetch``: download the ward's streets from OpenStreetMap."""
     floods.check_role(_role(args, settings), "import streets")
@@ -161,6 +171,7 @@ def cmd_streets_info(args: argparse.Namespace, settings: Settings, store: Store)
     return {"segments": len(edges), "streets": len(index.street_names()),
             "length_km": round(float(edges["length_m"].sum()) / 1000, 2),
             "source": info.source, "updated_at": info.updated_at,
+            "sample": streets.is_sample(info),
             "programme": floods_records(programme)}  # fmt: skip
 
 

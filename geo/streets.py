@@ -19,8 +19,9 @@ import requests
 from osmnx._errors import InsufficientResponseError
 from shapely.geometry.base import BaseGeometry
 
+from geo.config import DATA_DIR
 from geo.errors import FetchError, GISInputError, UploadError
-from geo.store import Store
+from geo.store import LayerInfo, Store
 
 STREETS_LAYER = "streets"
 COLUMNS = ["segment_id", "u", "v", "key", "osmid", "name", "highway", "oneway", "length_m"]
@@ -31,6 +32,10 @@ NOT_DRIVABLE = frozenset({
 })  # fmt: skip
 """OSM highway values no car or motorbike drives on (service roads and alleys stay: in Vietnam
 motorbikes use them)."""
+SAMPLE_OSM = DATA_DIR / "osm" / "hcmc_district3_sample.osm"
+"""A real OpenStreetMap download of central HCMC (District 3), shipped to learn the flooding
+pages with; it is not the ward's network and is labelled so wherever it is used."""
+SAMPLE_SOURCE = "MẪU / SAMPLE: OpenStreetMap, trung tâm TP.HCM (Quận 3), không phải phường"
 OSM_LICENCE = "ODbL 1.0"
 OSM_ATTRIBUTION = "© OpenStreetMap contributors"
 
@@ -229,3 +234,14 @@ def _text(value: object) -> str | None:
     if value is None or (isinstance(value, float) and pd.isna(value)):
         return None
     return str(value)
+
+
+def save_sample(store: Store, *, user: str) -> int:
+    """Store the shipped central-HCMC sample as the street network, labelled as a sample."""
+    edges = edges_frame(read_streets(SAMPLE_OSM))
+    return save_streets(store, edges, source=SAMPLE_SOURCE, user=user)
+
+
+def is_sample(info: LayerInfo) -> bool:
+    """Whether the stored street network is the shipped sample, not the ward's own."""
+    return info.source == SAMPLE_SOURCE

@@ -225,6 +225,18 @@ def test_save_streets_round_trips_ids_lengths_names_and_licence(
     assert len(stored.street(NKKN)) == 33
 
 
+def test_the_shipped_sample_is_the_real_file_and_labelled_as_not_the_ward(
+    store: Store, sample: Path, edges: gpd.GeoDataFrame
+) -> None:
+    assert streets.SAMPLE_OSM.read_bytes() == sample.read_bytes()  # shipped unmodified
+    assert streets.save_sample(store, user="an") == SEGMENTS
+    info = store.layer_info(streets.STREETS_LAYER)
+    assert streets.is_sample(info)
+    assert "không phải phường" in info.source and "SAMPLE" in info.source
+    streets.save_streets(store, edges, source="OpenStreetMap: an-khanh.osm.pbf", user="an")
+    assert not streets.is_sample(store.layer_info(streets.STREETS_LAYER))
+
+
 def test_save_streets_refuses_a_frame_that_is_not_segments(store: Store) -> None:
     frame = gpd.GeoDataFrame({"name": ["x"]}, geometry=[LineString([(0, 0), (1, 1)])], crs=4326)
     with pytest.raises(GISInputError, match="missing columns"):

@@ -122,12 +122,25 @@ def streets_panel(lang: str, *, key: str) -> None:
     """Import a street network from an OSM file, or fetch it from OpenStreetMap (online)."""
     st.caption(t("fl.streets.how", lang))
     upload = st.file_uploader(t("fl.streets.upload", lang), type=OSM_TYPES, key=f"{key}_osm")
-    left, right = st.columns(2)
+    left, middle, right = st.columns(3)
     if left.button(t("fl.streets.import", lang), key=f"{key}_import", disabled=upload is None,
                    type="primary"):  # fmt: skip
         _import_upload(upload, lang)
-    if right.button(t("fl.streets.fetch", lang), key=f"{key}_fetch"):
+    if middle.button(t("fl.streets.fetch", lang), key=f"{key}_fetch"):
         _fetch(lang)
+    sample = right.button(t("fl.streets.sample", lang), key=f"{key}_sample",
+                          help=t("fl.streets.sample_help", lang))  # fmt: skip
+    if sample and _check_editor(lang):
+        count = streets.save_sample(state.get_store(), user=state.user_name() or "web")
+        state.changed()
+        flash(t("fl.streets.done", lang, n=count))
+        st.rerun()
+
+
+def sample_banner(lang: str) -> None:
+    """A warning while the stored network is the shipped sample, not the ward's streets."""
+    if has_streets() and streets.is_sample(state.get_store().layer_info(streets.STREETS_LAYER)):
+        st.warning(t("fl.streets.sample_banner", lang), icon=":material/science:")
 
 
 def _check_editor(lang: str) -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 from ui import i18n_clearance as _clearance
+from ui import i18n_elevation as _elevation
 from ui import i18n_floods as _floods
 
 LANG_NAMES = {"vi": "Tiếng Việt", "en": "English"}
@@ -278,6 +279,8 @@ VI.update(_clearance.VI)
 EN.update(_clearance.EN)
 VI.update(_floods.VI)
 EN.update(_floods.EN)
+VI.update(_elevation.VI)
+EN.update(_elevation.EN)
 MESSAGES: dict[str, dict[str, str]] = {"vi": VI, "en": EN}
 
 

@@ -135,6 +135,15 @@ VI: dict[str, str] = {
         "lưới cũ; báo cáo ngập giữ nguyên."
     ),
     "fl.streets.upload": "Tệp OpenStreetMap",
+    "fl.streets.sample": "Dùng mạng lưới mẫu",
+    "fl.streets.sample_help": (
+        "Dữ liệu OpenStreetMap thật của trung tâm TP.HCM (quanh Nam Kỳ Khởi Nghĩa, Quận 3), "
+        "để làm quen; không phải đường của phường."
+    ),
+    "fl.streets.sample_banner": (
+        "MẠNG LƯỚI MẪU: đường phố trung tâm TP.HCM (Quận 3), không phải của phường. Dùng để "
+        "làm quen; nhập mạng lưới đường của phường trong mục «Mạng lưới đường»."
+    ),
     "fl.streets.import": "Nhập mạng lưới đường",
     "fl.streets.fetch": "Tải từ OpenStreetMap (cần mạng)",
     "fl.streets.reading": "Đang đọc tệp OpenStreetMap…",
@@ -310,6 +319,15 @@ EN: dict[str, str] = {
         "network; flood reports are kept."
     ),
     "fl.streets.upload": "OpenStreetMap file",
+    "fl.streets.sample": "Use the sample network",
+    "fl.streets.sample_help": (
+        "Real OpenStreetMap data of central HCMC (around Nam Kỳ Khởi Nghĩa, District 3), to "
+        "learn with; not the ward's streets."
+    ),
+    "fl.streets.sample_banner": (
+        "SAMPLE NETWORK: streets of central HCMC (District 3), not the ward's. For learning; "
+        "import the ward's streets under “Street network”."
+    ),
     "fl.streets.import": "Import the street network",
     "fl.streets.fetch": "Fetch from OpenStreetMap (online)",
     "fl.streets.reading": "Reading the OpenStreetMap file…",

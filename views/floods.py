@@ -27,6 +27,7 @@ if not ui_floods.has_streets():
     st.info(t("fl.no_streets", lang))
     ui_floods.streets_panel(lang, key="fl_streets")
     st.stop()
+ui_floods.sample_banner(lang)
 st.caption(t("fl.intro", lang))
 
 with st.container(border=True):

@@ -70,6 +70,7 @@ if not ui_floods.has_streets():
     st.info(t("fl.no_streets", lang))
     ui_floods.streets_panel(lang, key="rt_streets")
     st.stop()
+ui_floods.sample_banner(lang)
 st.caption(t("rt.intro", lang))
 for name in KEYS:
     st.session_state.setdefault(name, None)
