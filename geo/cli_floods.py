@@ -58,6 +58,8 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--until", help="expected end (default: observed + GIS_FLOOD_REPORT_HOURS)")
     p.add_argument("--confirmed", action="store_true", help="confirmed (approver/admin)")
     p.add_argument("--supersedes", type=int, help="a report this one replaces (it ends)")
+    p.add_argument("--expected-version", type=int,
+                   help="with --supersedes: the version of that report you read")  # fmt: skip
     p.add_argument("--note", default="")
     p.set_defaults(func=cmd_report)
 
@@ -195,7 +197,7 @@ def cmd_report(args: argparse.Namespace, settings: Settings, store: Store) -> An
         depth_cm=args.depth, observed_at=args.observed or floods.now_local(),
         source=args.source, effect=args.effect, expected_end=args.until,
         hours=settings.flood_report_hours, confirmed=args.confirmed, note=args.note,
-        marked_as=marked, supersedes=args.supersedes,
+        marked_as=marked, supersedes=args.supersedes, expected_version=args.expected_version,
     )  # fmt: skip
     props = store.get_feature(floods.REPORTS_LAYER, fid).props
     return {"fid": fid, "street": snap.name, "segments": snap.segment_ids,

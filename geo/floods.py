@@ -432,13 +432,15 @@ def add_report(
     user: str,
     role: str,
     reason: str = "",
+    expected_version: int | None = None,
     **fields: Any,
 ) -> int:
     """Record a flood report at a snapped point or drawn line; return its fid.
 
     ``fields`` are those of :func:`report_props`. A report that ``supersedes`` another (the
     water rose or fell) ends that one at this report's observation time, in the same
-    transaction.
+    transaction; ``expected_version`` is the version of that report the planner saw, so a
+    colleague's change in between is refused (``ConflictError``), not silently replaced.
     """
     props = report_props(snap, user=user, role=role, **fields)
     updates: list[FeatureUpdate] = []
@@ -454,8 +456,9 @@ def add_report(
                 f"got {props['observed_at']}"
             )
             raise GISInputError(msg)
+        seen = old.version if expected_version is None else int(expected_version)
         updates.append(FeatureUpdate(
-            int(old_id), old.version,
+            int(old_id), seen,
             {"ended_at": props["observed_at"], "end_reason": "superseded"},
             reason="superseded by a new observation",
         ))  # fmt: skip

@@ -207,7 +207,9 @@ def reports_panel(status: pd.DataFrame, lang: str, *, moment: datetime) -> None:
 
 
 def _report_actions(fid: int, row: pd.Series, lang: str) -> None:
-    version = int(row["_version"])
+    # the version on screen when the report was picked: an action is checked against it, so
+    # a colleague's change made since is refused rather than overwritten
+    version = int(st.session_state.setdefault(f"fl_seen_{fid}", int(row["_version"])))
     store = state.get_store()
     user, role = state.user_name() or "web", state.role()
     if row.get("note"):
@@ -231,6 +233,7 @@ def _report_actions(fid: int, row: pd.Series, lang: str) -> None:
                     store, snap, user=user, role=role, depth_cm=depth,
                     observed_at=floods.now_local(), source=str(row["source"]),
                     effect="closed" if closed else "passable", supersedes=fid,
+                    expected_version=version,
                     hours=state.get_settings().flood_report_hours, marked_as=str(
                         row.get("marked_as") or "point"),
                 )  # fmt: skip
@@ -244,6 +247,7 @@ def _report_actions(fid: int, row: pd.Series, lang: str) -> None:
     except ConflictError:
         st.error(t("fl.e.conflict", lang))
         if st.button(t("fl.reload", lang), key=f"fl_reload_{fid}"):
+            st.session_state.pop(f"fl_seen_{fid}", None)
             state.changed()
             st.rerun()
     except PermissionDeniedError:
@@ -253,6 +257,8 @@ def _report_actions(fid: int, row: pd.Series, lang: str) -> None:
 
 
 def _done(message: str) -> None:
+    for key in [k for k in st.session_state if str(k).startswith("fl_seen_")]:
+        del st.session_state[key]
     state.changed()
     ui_floods.flash(message)
     st.rerun()
@@ -284,12 +290,15 @@ def history_panel(reports: pd.DataFrame, lang: str) -> None:
     })  # fmt: skip
     colours = [floods.DEPTH_COLOURS[c] for c in floods.DEPTH_CLASSES]
     domain = [ui_floods.class_label(c, lang) for c in floods.DEPTH_CLASSES]
-    chart = alt.Chart(chart_data).mark_bar(opacity=0.8).encode(
+    chart = alt.Chart(chart_data).mark_rect(opacity=0.8, stroke="#333333",
+                                            strokeWidth=0.5).encode(
         x=alt.X("start:T", title=t("fl.history.time", lang)),
         x2="end:T",
         y=alt.Y("depth:Q", title=t("fl.history.depth", lang)),
+        y2=alt.datum(0),
         color=alt.Color("class:N", scale=alt.Scale(domain=domain, range=colours),
-                        legend=alt.Legend(title=t("fl.history.class", lang), orient="bottom")),
+                        legend=alt.Legend(title=t("fl.history.class", lang), orient="bottom",
+                                          columns=2)),
         tooltip=["report", "start:T", "end:T", "depth:Q", "class"],
     ).properties(height=220)  # fmt: skip
     st.altair_chart(chart, width="stretch")
@@ -388,7 +397,9 @@ def feed_panel(flooded: gpd.GeoDataFrame, moment: datetime, lang: str) -> None:
     """Current floods for the operations centre: GeoJSON and a CAP 1.2 alert."""
     settings = state.get_settings()
     name = f"{settings.profile.kind} {settings.profile.name}"
-    st.caption(t("fl.feed.intro", lang, n=len(flooded), when=moment.strftime("%d/%m/%Y %H:%M")))
+    count = floods.summary(flooded, ui_floods.street_segments())["segments"]
+    when = moment.strftime("%d/%m/%Y %H:%M")
+    st.caption(t("fl.feed.intro", lang, n=count, features=len(flooded), when=when))
     stamp = moment.strftime("%Y%m%d-%H%M")
     geojson = json.dumps(cap.to_geojson(flooded, at=moment, ward_name=name), ensure_ascii=False)
     st.download_button(t("fl.feed.geojson", lang), geojson.encode("utf-8"),

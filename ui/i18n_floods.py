@@ -31,9 +31,9 @@ VI: dict[str, str] = {
     "fl.mark_mode.stretch": "Hai điểm (cả đoạn giữa)",
     "fl.tab.mark": "Báo ngập",
     "fl.tab.reports": "Báo cáo",
-    "fl.tab.history": "Lịch sử tuyến",
-    "fl.tab.prone": "Tuyến hay ngập",
-    "fl.tab.feed": "Cấp dữ liệu",
+    "fl.tab.history": "Lịch sử",
+    "fl.tab.prone": "Hay ngập",
+    "fl.tab.feed": "IOC",
     "fl.mark.hint": "Bấm lên bản đồ gần con đường bị ngập để bắt đầu.",
     "fl.mark.second": "Đã chọn điểm đầu. Bấm điểm cuối của đoạn ngập trên cùng tuyến đường.",
     "fl.mark.miss": "Không gắn được vào đường: {error}",
@@ -121,7 +121,10 @@ VI: dict[str, str] = {
     ),
     "fl.work.save": "Lưu công trình",
     "fl.work.saved": "Đã lưu công trình của {street}.",
-    "fl.feed.intro": "{n} đoạn ngập lúc {when}, cho Trung tâm điều hành (IOC).",
+    "fl.feed.intro": (
+        "{n} đoạn đường ngập lúc {when} ({features} đoạn theo chiều xe chạy), cho Trung tâm "
+        "điều hành (IOC)."
+    ),
     "fl.feed.geojson": "Tải GeoJSON",
     "fl.feed.cap": "Tải cảnh báo CAP 1.2 (XML)",
     "fl.feed.cli": (
@@ -218,9 +221,9 @@ EN: dict[str, str] = {
     "fl.mark_mode.stretch": "Two points (the stretch between)",
     "fl.tab.mark": "Report",
     "fl.tab.reports": "Reports",
-    "fl.tab.history": "Street history",
+    "fl.tab.history": "History",
     "fl.tab.prone": "Flood-prone",
-    "fl.tab.feed": "Feed",
+    "fl.tab.feed": "IOC feed",
     "fl.mark.hint": "Click on the map near the flooded street to start.",
     "fl.mark.second": "Start chosen. Click the end of the flooded stretch on the same street.",
     "fl.mark.miss": "Could not snap to a street: {error}",
@@ -305,7 +308,10 @@ EN: dict[str, str] = {
     "fl.work.statuses": "Status: planned, in_progress, done or suspended.",
     "fl.work.save": "Save works",
     "fl.work.saved": "Works of {street} saved.",
-    "fl.feed.intro": "{n} flooded segments at {when}, for the operations centre (IOC).",
+    "fl.feed.intro": (
+        "{n} flooded stretches at {when} ({features} segments by direction of travel), for "
+        "the operations centre (IOC)."
+    ),
     "fl.feed.geojson": "Download GeoJSON",
     "fl.feed.cap": "Download CAP 1.2 alert (XML)",
     "fl.feed.cli": (

@@ -64,7 +64,8 @@ with map_col:
         "flood_reports": panels.reports_for_map(live, lang),
     }
     fmap = build_map(data, lang=lang, basemap=settings.basemap, popups=True,
-                     bounds=tuple(segments.total_bounds), height_px=MAP_HEIGHT)  # fmt: skip
+                     bounds=tuple(segments.total_bounds), height_px=MAP_HEIGHT,
+                     width_px=600)  # fmt: skip
     for lon, lat in panels.pending_points():
         folium.CircleMarker([lat, lon], radius=8, color="#000000", weight=3, fill=True,
                             fill_color="#ffffff", fill_opacity=1.0).add_to(fmap)  # fmt: skip

@@ -26,8 +26,24 @@ def _text(point: tuple[float, float] | None) -> str:
 
 
 def _set(name: str, point: tuple[float, float] | None) -> None:
+    """Set a point from a click; its text box follows on the next run, before it is drawn
+    (a widget's value cannot change once the widget exists in this run)."""
     st.session_state[name] = point
-    st.session_state[f"{name}_text"] = _text(point)
+    st.session_state["rt_sync"] = True
+
+
+def _sync_texts() -> None:
+    if st.session_state.pop("rt_sync", False):
+        for name in KEYS:
+            st.session_state[f"{name}_text"] = _text(st.session_state.get(name))
+
+
+def _clear() -> None:
+    """The "start again" button (a callback: it runs before the widgets are drawn)."""
+    for name in KEYS:
+        st.session_state[name] = None
+        st.session_state[f"{name}_text"] = ""
+    st.session_state.pop("rt_error", None)
 
 
 def _typed(name: str) -> None:
@@ -35,6 +51,7 @@ def _typed(name: str) -> None:
     text = str(st.session_state.get(f"{name}_text") or "").strip()
     if not text:
         st.session_state[name] = None
+        st.session_state.pop("rt_error", None)
         return
     try:
         st.session_state[name] = floods.parse_latlon(text, t(f"rt.{name[3:]}", state.lang()))
@@ -74,9 +91,10 @@ ui_floods.sample_banner(lang)
 st.caption(t("rt.intro", lang))
 for name in KEYS:
     st.session_state.setdefault(name, None)
+_sync_texts()
 
 with st.container(border=True):
-    cols = st.columns([3, 3, 2, 2, 1], vertical_alignment="bottom")
+    cols = st.columns([3, 3, 2, 2, 1.4], vertical_alignment="bottom")
     for col, name in zip(cols[:2], KEYS, strict=True):
         col.text_input(t(f"rt.{name[3:]}", lang), key=f"{name}_text", on_change=_typed,
                        args=(name,), placeholder="10.7857,106.6920")  # fmt: skip
@@ -86,10 +104,7 @@ with st.container(border=True):
     limit = cols[3].number_input(t("rt.max_depth", lang), 0, 200, step=5,
                                  value=int(settings.vehicle_depth_cm[vehicle]),
                                  key=f"rt_depth_{vehicle}")  # fmt: skip
-    if cols[4].button(t("rt.clear", lang), key="rt_clear"):
-        for name in KEYS:
-            _set(name, None)
-        st.rerun()
+    cols[4].button(t("rt.clear", lang), key="rt_clear", on_click=_clear)
 if st.session_state.get("rt_error"):
     st.error(t("rt.bad_point", lang, error=st.session_state["rt_error"]))
 
@@ -117,7 +132,8 @@ with map_col:
     if comparison is not None:
         data["routes"] = _routes_frame(comparison, lang)
     fmap = build_map(data, lang=lang, basemap=settings.basemap, popups=True,
-                     bounds=tuple(segments.total_bounds), height_px=MAP_HEIGHT)  # fmt: skip
+                     bounds=tuple(segments.total_bounds), height_px=MAP_HEIGHT,
+                     width_px=700)  # fmt: skip
     for point, colour, letter in ((origin, "#2166ac", "A"), (destination, "#b2182b", "B")):
         if point is not None:
             folium.CircleMarker([point[1], point[0]], radius=9, color=colour, weight=3,
