@@ -35,6 +35,8 @@ pages = [
             url_path="floods"),
     st.Page("views/route.py", title=t("nav.route", lang), icon=":material/alt_route:",
             url_path="route"),
+    st.Page("views/elevation.py", title=t("nav.elevation", lang), icon=":material/terrain:",
+            url_path="elevation"),
     st.Page("views/data.py", title=t("nav.data", lang), icon=":material/database:",
             url_path="data"),
 ]  # fmt: skip

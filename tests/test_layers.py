@@ -24,8 +24,9 @@ def fresh_registry() -> Iterator[None]:
 
 def test_registry_finds_the_ward_layers_in_drawing_order() -> None:
     ids = [spec.id for spec in registry()]
-    assert ids == ["wards_new", "wards_old", "streets", "flood_prone", "flood_state", "parcels",
-                   "parcels_demo", "flood_reports", "routes"]
+    assert ids == ["wards_new", "wards_old", "low_ground", "streets", "flood_prone",
+                   "low_streets", "flood_state", "parcels", "parcels_demo", "flood_reports",
+                   "routes"]
     assert [spec.z for spec in registry()] == sorted(spec.z for spec in registry())
 
 
