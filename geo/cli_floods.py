@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -135,17 +136,24 @@ def cmd_streets_import(args: argparse.Namespace, settings: Settings, store: Stor
     """``streets import``: read an OSM file and store its drivable segments."""
     floods.check_role(_role(args, settings), "import streets")
     edges = streets.edges_frame(streets.read_streets(args.file))
-    count = streets.save_streets(store, edges, source=f"OpenStreetMap: {args.file.name}",
-                                 user=args.user)  # fmt: skip
+    count, moved = floods.replace_network(
+        store, edges, source=f"OpenStreetMap: {args.file.name}", user=args.user,
+        role=_role(args, settings), measure_crs=settings.profile.measure_crs,
+    )  # fmt: skip
     return {"layer": streets.STREETS_LAYER, "segments": count,
-            "length_km": round(float(edges["length_m"].sum()) / 1000, 2)}  # fmt: skip
+            "length_km": round(float(edges["length_m"].sum()) / 1000, 2),
+            "reports_resnapped": moved}  # fmt: skip
 
 
 def cmd_streets_sample(args: argparse.Namespace, settings: Settings, store: Store) -> Any:
     """``streets sample``: the shipped OSM sample, labelled as not the ward's network."""
-    floods.check_role(_role(args, settings), "import streets")
-    count = streets.save_sample(store, user=args.user)
-    return {"layer": streets.STREETS_LAYER, "segments": count, "source": streets.SAMPLE_SOURCE}
+    edges = streets.edges_frame(streets.read_streets(streets.SAMPLE_OSM))
+    count, moved = floods.replace_network(
+        store, edges, source=streets.SAMPLE_SOURCE, user=args.user,
+        role=_role(args, settings), measure_crs=settings.profile.measure_crs,
+    )  # fmt: skip
+    return {"layer": streets.STREETS_LAYER, "segments": count, "source": streets.SAMPLE_SOURCE,
+            "reports_resnapped": moved}  # fmt: skip
 
 
 def cmd_streets_fetch(args: argparse.Namespace, settings: Settings, store: Store) -> Any:
@@ -158,9 +166,11 @@ def cmd_streets_fetch(args: argparse.Namespace, settings: Settings, store: Store
                                   cache_dir=settings.var_dir / "osm-cache")  # fmt: skip
     edges = streets.edges_frame(graph)
     stamp = floods.iso(floods.now_local())
-    count = streets.save_streets(store, edges, source=f"OpenStreetMap (Overpass, {stamp})",
-                                 user=args.user)  # fmt: skip
-    return {"layer": streets.STREETS_LAYER, "segments": count}
+    count, moved = floods.replace_network(
+        store, edges, source=f"OpenStreetMap (Overpass, {stamp})", user=args.user,
+        role=_role(args, settings), measure_crs=settings.profile.measure_crs,
+    )  # fmt: skip
+    return {"layer": streets.STREETS_LAYER, "segments": count, "reports_resnapped": moved}
 
 
 def cmd_streets_info(args: argparse.Namespace, settings: Settings, store: Store) -> Any:
@@ -185,6 +195,9 @@ def floods_records(frame: pd.DataFrame) -> list[dict[str, Any]]:
 def cmd_report(args: argparse.Namespace, settings: Settings, store: Store) -> Any:
     """``flood report``: snap to the street and record the report."""
     index = floods.SegmentIndex(read_streets(store), settings.profile.measure_crs)
+    if args.supersedes is not None and args.expected_version is None:
+        msg = "--supersedes: expected --expected-version too (the version of that report you read)"
+        raise GISInputError(msg)
     if args.at:
         snap = index.snap(*floods.parse_latlon(args.at, "--at"))
         marked = "point"
@@ -238,6 +251,8 @@ def cmd_end(args: argparse.Namespace, settings: Settings, store: Store) -> Any:
 def cmd_feed(args: argparse.Namespace, settings: Settings, store: Store) -> Any:
     """``flood feed``: GeoJSON or a CAP 1.2 alert, validated before it is written."""
     moment = floods.parse_time(args.when or floods.now_local(), "--when")
+    if moment > floods.now_local() + timedelta(minutes=10):
+        raise GISInputError(f"--when: expected a moment not in the future, got {args.when!r}")
     state = floods.segment_state(read_streets(store), floods.read_reports(store), moment)
     name = f"{settings.profile.kind} {settings.profile.name}"
     if args.format == "cap":
@@ -248,7 +263,10 @@ def cmd_feed(args: argparse.Namespace, settings: Settings, store: Store) -> Any:
         text = json.dumps(cap.to_geojson(state, at=moment, ward_name=name), ensure_ascii=False)
         data = text.encode("utf-8")
     if args.output:
-        args.output.write_bytes(data)
+        try:
+            args.output.write_bytes(data)
+        except OSError as e:
+            raise GISInputError(f"--output: could not write {str(args.output)!r}: {e}") from e
         return {"file": str(args.output), "format": args.format, "floods": len(state)}
     sys.stdout.buffer.write(data + b"\n")
     sys.stdout.flush()

@@ -23,6 +23,7 @@ from geo.errors import GISInputError, NotFoundError, PermissionDeniedError, Rule
 from geo.names import name_key, strip_diacritics
 from geo.routing import Flood
 from geo.store import FeatureUpdate, Store
+from geo.streets import save_streets
 
 TIMEZONE = ZoneInfo("Asia/Ho_Chi_Minh")
 REPORTS_LAYER = "flood_reports"
@@ -193,6 +194,7 @@ class SegmentIndex:
         for i, (u, v) in enumerate(zip(self.segments["u"], self.segments["v"], strict=True)):
             twins.setdefault((min(int(u), int(v)), max(int(u), int(v))), []).append(i)
         self._pairs = twins
+        self._by_key: dict[str, list[str]] | None = None
         self._uv = list(zip(self.segments["u"].astype(int), self.segments["v"].astype(int),
                             strict=True))  # fmt: skip
 
@@ -301,10 +303,13 @@ class SegmentIndex:
         key = street_key(name)
         if not key:
             raise GISInputError(f"name: expected a street name, got {name!r}")
-        return [
-            str(sid) for sid, names in zip(self.ids, self.names, strict=True)
-            if any(street_key(part) == key for part in str(names).split(" / "))
-        ]  # fmt: skip
+        if self._by_key is None:  # built on first use: one pass over the names, not per call
+            table: dict[str, list[str]] = {}
+            for sid, names in zip(self.ids, self.names, strict=True):
+                for part_key in {street_key(p) for p in str(names).split(" / ") if p.strip()}:
+                    table.setdefault(part_key, []).append(str(sid))
+            self._by_key = table
+        return list(self._by_key.get(key, []))
 
     def street_names(self) -> list[str]:
         """The network's street names, sorted."""
@@ -675,6 +680,66 @@ def _empty_state(crs: Any) -> gpd.GeoDataFrame:
     return gpd.GeoDataFrame(data, geometry=gpd.GeoSeries([], crs=4326), crs=4326)
 
 
+def off_network(reports: pd.DataFrame, segments: pd.DataFrame, at: Any = None) -> pd.DataFrame:
+    """Live reports none of whose segments is in the current street network (the network was
+    replaced since); they flood nothing on the map or in routes until re-snapped."""
+    status = report_status(reports, at)
+    if status.empty:
+        return status
+    known = set(segments["segment_id"].astype(str))
+    live = status[status["status"] == "live"]
+    lost = live["segment_ids"].map(lambda v: not (set(segment_list(v)) & known))
+    return live[lost]
+
+
+def resnap(
+    store: Store, index: SegmentIndex, *, user: str, role: str, at: Any = None
+) -> list[int]:
+    """Move live reports that are off the current network onto it: each report's point is
+    snapped again (one history row each). Returns the fids moved; a report whose point is
+    now far from any street is left as it is."""
+    check_role(role, "re-snap flood reports")
+    reports = read_reports(store)
+    lost = off_network(reports, index.segments, at)
+    updates = []
+    rows = zip(lost.index.astype(int), lost["geometry"], lost["_version"], strict=True)
+    for fid, geom, version in rows:
+        point = geom.interpolate(0.5, normalized=True) if isinstance(geom, LineString) else geom
+        try:
+            snap = index.snap(point.x, point.y)
+        except NotFoundError:
+            continue
+        updates.append(FeatureUpdate(int(fid), int(version),
+                                     {"segment_ids": snap.segment_ids, "street": snap.name},
+                                     reason="re-snapped to the new street network"))  # fmt: skip
+    if updates:
+        store.apply_edits(REPORTS_LAYER, updates=updates, user=user,
+                          reason="re-snapped to the new street network")  # fmt: skip
+    return [u.fid for u in updates]
+
+
+def replace_network(
+    store: Store,
+    edges: gpd.GeoDataFrame,
+    *,
+    source: str,
+    user: str,
+    role: str,
+    measure_crs: str = "EPSG:9210",
+) -> tuple[int, list[int]]:
+    """Store a new street network and move the live reports it leaves behind onto it.
+
+    Segment ids come from OpenStreetMap node ids and change when ways are split or merged,
+    so a new import could otherwise strand live reports. Returns (segments, re-snapped fids).
+    """
+    check_role(role, "import streets")
+    count = save_streets(store, edges, source=source, user=user)
+    moved = []
+    if store.has_layer(REPORTS_LAYER):
+        moved = resnap(store, SegmentIndex(edges, measure_crs), user=user, role=role)
+    return count, moved
+
+
 def floods_for_routing(state: pd.DataFrame) -> dict[str, Flood]:
     """The flood state as routing closures: segment id → depth and closure."""
     return {
@@ -870,10 +935,14 @@ def summary(state: pd.DataFrame, segments: pd.DataFrame) -> dict[str, Any]:
     streets, closed stretches, the deepest depth and the flooded length in metres."""
     if state.empty:
         return {"segments": 0, "streets": 0, "closed": 0, "deepest_cm": None, "length_m": 0.0}
-    lengths = dict(zip(segments["segment_id"].astype(str), segments["length_m"], strict=True))
+    ids = segments["segment_id"].astype(str)
+    lengths = dict(zip(ids, segments["length_m"], strict=True))
+    # the nodes from the columns: OSM ids may be negative (JOSM files), so "u-v-k" is no key
+    nodes = dict(zip(ids, zip(segments["u"].astype(int), segments["v"].astype(int),
+                              strict=True), strict=True))  # fmt: skip
     seen: dict[tuple[int, int], tuple[float, bool]] = {}
     for sid, closed in zip(state["segment_id"], state["closed"], strict=True):
-        u, v = (int(x) for x in str(sid).split("-")[:2])
+        u, v = nodes.get(str(sid), (0, 0))
         pair = (min(u, v), max(u, v))
         length, was_closed = seen.get(pair, (0.0, False))
         seen[pair] = (max(length, float(lengths.get(str(sid), 0.0))), was_closed or bool(closed))

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import Mapping
-from dataclasses import dataclass
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import geopandas as gpd
@@ -15,6 +16,8 @@ from shapely.geometry import LineString, Point
 
 from geo.errors import GISInputError, NotFoundError
 
+MAX_SNAP_M = 300.0
+"""A route's ends must lie this close to the network (metres)."""
 VEHICLE_DEPTH_CM: dict[str, float] = {"motorbike": 20.0, "car": 30.0, "truck": 50.0}
 """The deepest water each vehicle passes, in cm (configurable per call)."""
 
@@ -76,12 +79,45 @@ class StreetGraph:
         self.node_ids = np.array(list(nodes))
         self.node_points: np.ndarray = np.asarray(shapely.points(np.array(list(nodes.values()))))
         self.tree = shapely.STRtree(self.node_points)
+        self.segment_tree = shapely.STRtree(np.asarray(self.edges.geometry.values))
+        self._ends = {str(sid): (int(u), int(v)) for sid, u, v in
+                      zip(self.edges["segment_id"], self.edges["u"], self.edges["v"],
+                          strict=True)}  # fmt: skip
 
-    def nearest_node(self, lon: float, lat: float) -> int:
+    def nearest_node(self, lon: float, lat: float, *, max_m: float | None = MAX_SNAP_M) -> int:
         """The network node nearest a lon/lat point, among those joined both ways to the rest
-        of the network."""
+        of the network.
+
+        Raises
+        ------
+        NotFoundError
+            When that node is more than ``max_m`` metres away (a point off the network).
+        """
         index = int(self.tree.nearest(Point(lon, lat)))
+        node = self.node_points[index]
+        if max_m is not None:
+            away = _metres(lon, lat, node.x, node.y)
+            if away > max_m:
+                msg = (
+                    f"point: expected a point within {max_m:g} m of the street network, the "
+                    f"nearest street is {away:,.0f} m from ({lat:.5f}, {lon:.5f})"
+                )
+                raise NotFoundError(msg)
         return int(self.node_ids[index])
+
+    def nearest_segments(self, lon: float, lat: float) -> list[str]:
+        """The segment nearest a point, with its reverse twin: where a trip starts or ends."""
+        index = int(self.segment_tree.nearest(Point(lon, lat)))
+        row = self.edges.iloc[index]
+        u, v = int(row["u"]), int(row["v"])
+        ids = [str(row["segment_id"])]
+        ids += [str(k) for k in self.graph.get_edge_data(v, u, default={})
+                if self.graph[v][u][k]["geometry"].equals(row.geometry.reverse())]
+        return ids
+
+    def ends(self, segment_id: str) -> tuple[int, int]:
+        """A segment's (u, v) nodes."""
+        return self._ends[segment_id]
 
     def route(
         self,
@@ -169,6 +205,9 @@ class Comparison:
     safe: Route | None
     blocked: list[str]
     max_depth_cm: float | None
+    at_ends: list[str] = field(default_factory=list)
+    """Flooded segments (too deep or closed) where the trip starts or ends: no route avoids
+    them, so the planner is told."""
 
     @property
     def detour_m(self) -> float | None:
@@ -194,40 +233,62 @@ def compare(
     shortest = streets.route(origin, destination)
     blocked = [s for s in shortest.segment_ids if s in floods
                and _blocked(floods[s], max_depth_cm)]  # fmt: skip
+    at_ends = [s for point in (origin, destination) for s in streets.nearest_segments(*point)
+               if s in floods and _blocked(floods[s], max_depth_cm)]  # fmt: skip
     if not blocked:
-        return Comparison(shortest, shortest, [], max_depth_cm)
+        return Comparison(shortest, shortest, [], max_depth_cm, at_ends)
     try:
         safe: Route | None = streets.route(
             origin, destination, floods=floods, max_depth_cm=max_depth_cm
         )
     except NoRouteError:
         safe = None
-    return Comparison(shortest, safe, blocked, max_depth_cm)
+    return Comparison(shortest, safe, blocked, max_depth_cm, at_ends)
 
 
-def stretch(
-    streets: StreetGraph, start: tuple[float, float], end: tuple[float, float]
-) -> list[str]:
-    """The segments along the streets between two points (lon, lat), either direction: the
-    stretch a planner marks with two clicks. One-way rules do not apply to water.
+def stretch(streets: StreetGraph, first: Sequence[str], second: Sequence[str]) -> list[str]:
+    """The segments along the streets from one clicked segment to another, both included,
+    either direction: the stretch a planner marks with two clicks. One-way rules do not apply
+    to water, and every node counts (not only the routable core).
+
+    Parameters
+    ----------
+    first, second
+        The segment ids each click snapped to (:meth:`geo.floods.SegmentIndex.snap`).
 
     Raises
     ------
     NoRouteError
-        When the points are on networks that do not meet.
+        When the two segments are on parts of the network that do not meet.
     """
+    if not first or not second:
+        raise GISInputError("stretch: expected two clicked segments")
     undirected = streets.graph.to_undirected(as_view=True)
-    a, b = streets.nearest_node(*start), streets.nearest_node(*end)
-    if a == b:
-        raise NoRouteError("stretch: both clicks snap to the same crossing; click further apart")
-    try:
-        path = nx.shortest_path(undirected, a, b, weight="length")
-    except nx.NetworkXNoPath as e:
-        raise NoRouteError("stretch: the two points are not joined by streets") from e
-    out: list[str] = []
-    for u, v in itertools.pairwise(path):
+    a_ends, b_ends = streets.ends(first[0]), streets.ends(second[0])
+    best: tuple[float, list[int]] | None = None
+    for a in a_ends:
+        for b in b_ends:
+            try:
+                length, path = nx.single_source_dijkstra(undirected, a, b, weight="length")
+            except nx.NetworkXNoPath:
+                continue
+            if best is None or length < best[0]:
+                best = (length, path)
+    if best is None:
+        raise NoRouteError("stretch: the two clicked streets are not joined by streets")
+    out = [first[0]]
+    for u, v in itertools.pairwise(best[1]):
         options = [*streets.graph.get_edge_data(u, v, default={}).items(),
                    *streets.graph.get_edge_data(v, u, default={}).items()]  # fmt: skip
         key, _ = min(options, key=lambda item: item[1]["length"])
         out.append(str(key))
-    return out
+    out.append(second[0])
+    return list(dict.fromkeys(out))
+
+
+def _metres(lon1: float, lat1: float, lon2: float, lat2: float) -> float:
+    """Distance in metres between two lon/lat points (haversine; metres-accurate nearby)."""
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    dp, dl = p2 - p1, math.radians(lon2 - lon1)
+    h = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
+    return 2 * 6_371_008.8 * math.asin(math.sqrt(h))

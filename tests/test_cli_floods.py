@@ -142,7 +142,8 @@ def report_closed(db: str, graph: StreetGraph, *extra: str) -> dict[str, Any]:
 # --- streets ----------------------------------------------------------------------------------
 def test_streets_import_and_info(streets_db: tuple[Path, Any]) -> None:
     path, report = streets_db
-    assert report == {"layer": "streets", "segments": SEGMENTS, "length_km": LENGTH_KM}
+    assert report == {"layer": "streets", "segments": SEGMENTS, "length_km": LENGTH_KM,
+                      "reports_resnapped": []}
     code, info = cli(str(path), "streets", "info")
     assert code == 0
     assert info["segments"] == SEGMENTS
@@ -296,7 +297,8 @@ def test_the_role_comes_from_gis_role(
         (["--depth", "600"], 2, "depth_cm: expected 0 to 500"),
         (["--observed", "2999-01-01T00:00+07:00"], 2, "expected a time not in the future"),
         (["--observed", T0, "--until", "2026-10-14T16:00+07:00"], 2, "expected after"),
-        (["--supersedes", "9"], 3, "no feature 9"),
+        (["--supersedes", "9", "--expected-version", "1"], 3, "no feature 9"),
+        (["--supersedes", "9"], 2, "expected --expected-version too"),
     ],
 )
 def test_bad_reports_exit_with_a_reason(

@@ -349,7 +349,11 @@ def test_two_clicks_on_a_street_mark_the_stretch_between_them(
     index: floods.SegmentIndex, graph: StreetGraph, by_id: gpd.GeoDataFrame,
     run_segments: list[str], ends: tuple[tuple[float, float], tuple[float, float]],
 ) -> None:  # fmt: skip
-    ids = routing.stretch(graph, *ends)
+    first, last = (by_id.loc[s, "geometry"].interpolate(0.5, normalized=True)
+                   for s in (run_segments[0], run_segments[-1]))  # fmt: skip
+    clicks = [index.snap(p.x, p.y).segment_ids for p in (first, last)]
+    assert clicks == [[run_segments[0]], [run_segments[-1]]]
+    ids = routing.stretch(graph, *clicks)
     assert ids == run_segments
     assert sum(by_id.loc[ids, "length_m"]) == pytest.approx(469.3, abs=0.1)
     snap = index.from_segments(ids)
@@ -357,9 +361,27 @@ def test_two_clicks_on_a_street_mark_the_stretch_between_them(
     assert snap.name == NKKN
     assert metric(snap.point).distance(metric(by_id.loc[ids, "geometry"].union_all())) < 0.5
     # clicked in the other order, the same stretch
-    assert sorted(routing.stretch(graph, ends[1], ends[0])) == sorted(run_segments)
+    assert sorted(routing.stretch(graph, clicks[1], clicks[0])) == sorted(run_segments)
     with pytest.raises(NotFoundError, match="expected segments of the network"):
         index.from_segments(["1-2-0"])
+
+
+def test_a_stretch_keeps_the_clicked_segments_even_off_the_routable_core(
+    index: floods.SegmentIndex, graph: StreetGraph, by_id: gpd.GeoDataFrame
+) -> None:
+    """Review finding: two clicks on Trương Định snapped to routable nodes elsewhere and
+    marked Võ Thị Sáu and Trần Quốc Thảo instead of the clicked street."""
+    street = by_id[by_id["name"] == "Trương Định"]
+    outside = street[[graph.ends(s)[0] not in graph.core or graph.ends(s)[1] not in graph.core
+                      for s in street.index]]  # fmt: skip
+    assert len(outside)
+    segment = str(outside["length_m"].idxmax())
+    line = by_id.loc[segment, "geometry"]
+    a, b = (line.interpolate(f, normalized=True) for f in (0.2, 0.8))
+    ids = routing.stretch(graph, index.snap(a.x, a.y).segment_ids,
+                          index.snap(b.x, b.y).segment_ids)  # fmt: skip
+    assert segment in ids
+    assert set(by_id.loc[ids, "name"]) == {"Trương Định"}
 
 
 def test_a_two_way_stretch_includes_both_directions(index: floods.SegmentIndex) -> None:
@@ -1062,3 +1084,66 @@ def test_fetch_streets_checks_its_arguments(
 ) -> None:
     with pytest.raises(GISInputError, match=message):
         streets.fetch_streets(polygon, margin_m=margin)
+
+
+# --- review findings ---------------------------------------------------------------------------
+def test_summary_takes_nodes_from_the_columns_not_the_id_text(
+    index: floods.SegmentIndex, edges: gpd.GeoDataFrame
+) -> None:
+    """JOSM files carry negative ids: "-103--104-0" is no "u-v" text to split."""
+    negative = edges.copy()
+    negative["u"], negative["v"] = -negative["u"], -negative["v"]
+    parts = zip(negative["u"], negative["v"], negative["key"], strict=True)
+    negative["segment_id"] = [f"{u}-{v}-{k}" for u, v, k in parts]
+    mapping = dict(zip(edges["segment_id"], negative["segment_id"], strict=True))
+    state = floods.segment_state(
+        negative, reports_frame(report(index, [PNT_SEGMENT], depth_cm=20)).assign(
+            segment_ids=[[mapping[PNT_SEGMENT], mapping[PNT_TWIN]]]), at(1),
+    )  # fmt: skip
+    assert floods.summary(state, negative)["segments"] == 1
+
+
+def test_a_new_network_moves_live_reports_onto_it(
+    store: Store, edges: gpd.GeoDataFrame, index: floods.SegmentIndex
+) -> None:
+    """Review finding: replacing the network silently dropped live reports from the map."""
+    streets.save_streets(store, edges, source="OpenStreetMap: old", user="an")
+    snap = index.snap(*beside(index.segments.set_index("segment_id").loc[PNT_SEGMENT, "geometry"],
+                              3))  # fmt: skip
+    now = floods.now_local()
+    fid = floods.add_report(store, snap, user="an", role="editor", depth_cm=30,
+                            observed_at=now - timedelta(hours=1), source="camera")  # fmt: skip
+    renamed = edges.copy()  # the same streets under new ids, as after OSM splits a way
+    renamed["segment_id"] = renamed["segment_id"] + "-new"
+    reports = floods.read_reports(store)
+    assert len(floods.off_network(reports, renamed)) == 1
+    assert floods.segment_state(renamed, reports).empty  # what the planner would not see
+    count, moved = floods.replace_network(store, renamed, source="OpenStreetMap: new",
+                                          user="an", role="editor")  # fmt: skip
+    assert (count, moved) == (SEGMENTS, [fid])
+    reports = floods.read_reports(store)
+    assert floods.off_network(reports, renamed).empty
+    state = floods.segment_state(renamed, reports)
+    assert sorted(state["segment_id"]) == sorted([PNT_SEGMENT + "-new", PNT_TWIN + "-new"])
+    history = store.history(floods.REPORTS_LAYER, fid)
+    assert history.iloc[-1]["reason"] == "re-snapped to the new street network"
+    with pytest.raises(PermissionDeniedError):
+        floods.replace_network(store, renamed, source="x", user="v", role="viewer")
+
+
+def test_a_route_end_far_off_the_network_is_refused(graph: StreetGraph) -> None:
+    """Review finding: an origin in Hanoi routed happily from the nearest HCMC node."""
+    with pytest.raises(NotFoundError, match="within 300 m of the street network"):
+        graph.route((105.85, 21.02), graph.coords[DIEN_BIEN_PHU])
+
+
+def test_a_trip_starting_on_a_closed_segment_says_so(
+    graph: StreetGraph, by_id: gpd.GeoDataFrame
+) -> None:
+    """Review finding: a start on a closed street was reported as a clear route."""
+    line = by_id.loc[PNT_SEGMENT, "geometry"]
+    start = line.interpolate(0.45, normalized=True)
+    closures = {PNT_SEGMENT: Flood(100, True), PNT_TWIN: Flood(100, True)}
+    comparison = routing.compare(graph, (start.x, start.y), graph.coords[DIEN_BIEN_PHU],
+                                 floods=closures, max_depth_cm=20)  # fmt: skip
+    assert set(comparison.at_ends) == {PNT_SEGMENT, PNT_TWIN}

@@ -82,12 +82,14 @@ def on_click(click: tuple[float, float], mode: str, lang: str) -> None:
             snap = index.snap(*click)
             marked = "point"
         elif not st.session_state.get(FIRST):
+            index.snap(*click)  # a first click off the streets is refused at once
             st.session_state[FIRST] = click
             st.session_state.pop(PENDING, None)
             st.rerun()
         else:
-            start = st.session_state.pop(FIRST)
-            ids = routing.stretch(ui_floods.street_graph(), start, click)
+            start = index.snap(*st.session_state.pop(FIRST))
+            end = index.snap(*click)
+            ids = routing.stretch(ui_floods.street_graph(), start.segment_ids, end.segment_ids)
             snap, marked = index.from_segments(ids), "line"
     except (NotFoundError, GISInputError) as e:
         st.session_state.pop(FIRST, None)
@@ -117,7 +119,7 @@ def report_form(lang: str, *, past: bool) -> None:
         st.info(t("fl.mark.past", lang))
         return
     if st.session_state.get("fl_click_error"):
-        st.warning(t("fl.mark.miss", lang, error=st.session_state["fl_click_error"]))
+        st.warning(t("fl.mark.miss", lang, error=md(st.session_state["fl_click_error"])))
     if st.session_state.get(FIRST):
         st.info(t("fl.mark.second", lang))
         return
@@ -164,11 +166,11 @@ def report_form(lang: str, *, past: bool) -> None:
         st.error(t("fl.e.viewer", lang))
         return
     except (GISInputError, NotFoundError) as e:
-        st.error(t("fl.e.input", lang, error=e))
+        st.error(t("fl.e.input", lang, error=md(e)))
         return
     state.changed()
     st.session_state[PENDING] = None
-    ui_floods.flash(t("fl.mark.saved", lang, fid=fid, street=name))
+    ui_floods.flash(t("fl.mark.saved", lang, fid=fid, street=md(name)))
     st.rerun()
 
 
@@ -225,12 +227,13 @@ def _report_actions(fid: int, row: pd.Series, lang: str) -> None:
             depth = st.number_input(t("fl.r.new_depth", lang), 0, 500, step=5,
                                     value=int(float(row["depth_cm"]))
                                     if pd.notna(row["depth_cm"]) else 30)  # fmt: skip
+            unknown = st.checkbox(t("fl.r.unknown", lang), value=pd.isna(row["depth_cm"]))
             closed = st.checkbox(t("fl.effect.closed", lang), value=row["effect"] == "closed")
             if st.form_submit_button(t("fl.r.update", lang)):
                 ids = floods.segment_list(row["segment_ids"])
                 snap = floods.Snap(ids, str(row["street"] or ""), row.geometry, 0.0)
                 new = floods.add_report(
-                    store, snap, user=user, role=role, depth_cm=depth,
+                    store, snap, user=user, role=role, depth_cm=None if unknown else depth,
                     observed_at=floods.now_local(), source=str(row["source"]),
                     effect="closed" if closed else "passable", supersedes=fid,
                     expected_version=version,
@@ -246,14 +249,30 @@ def _report_actions(fid: int, row: pd.Series, lang: str) -> None:
                 _done(t("fl.r.ended_ok", lang, fid=fid))
     except ConflictError:
         st.error(t("fl.e.conflict", lang))
-        if st.button(t("fl.reload", lang), key=f"fl_reload_{fid}"):
-            st.session_state.pop(f"fl_seen_{fid}", None)
-            state.changed()
-            st.rerun()
+        st.button(t("fl.reload", lang), key=f"fl_reload_{fid}", on_click=_forget_seen,
+                  args=(f"fl_seen_{fid}",))  # fmt: skip
     except PermissionDeniedError:
         st.error(t("fl.e.viewer", lang))
     except (GISInputError, NotFoundError) as e:
-        st.error(t("fl.e.input", lang, error=e))
+        st.error(t("fl.e.input", lang, error=md(e)))
+
+
+def _forget_seen(key: str) -> None:
+    """"Reload" after a conflict (a callback, so it runs whatever the next run draws): the
+    record is read afresh and the version on screen becomes the stored one."""
+    st.session_state.pop(key, None)
+    state.changed()
+
+
+def resnap(lang: str) -> None:
+    """Move live reports left off a re-imported network back onto it."""
+    try:
+        moved = floods.resnap(state.get_store(), ui_floods.segment_index(),
+                              user=state.user_name() or "web", role=state.role())  # fmt: skip
+    except PermissionDeniedError:
+        st.error(t("fl.e.viewer", lang))
+        return
+    _done(t("fl.streets.resnapped", lang, n=len(moved)))
 
 
 def _done(message: str) -> None:
@@ -335,7 +354,7 @@ def prone_panel(lang: str) -> None:
     if prone.empty:
         return
     for fid, row in prone.iterrows():
-        with st.expander(f"{row['street']} · {t('fl.prone.works', lang)}"):
+        with st.expander(f"{md(row['street'])} · {t('fl.prone.works', lang)}"):
             _works_editor(int(fid), row, lang)
 
 
@@ -348,18 +367,21 @@ def _designate(street: str, lang: str, *, reason: str = "", programme: str = "")
         st.error(t("fl.e.viewer", lang))
         return
     except (GISInputError, NotFoundError) as e:
-        st.error(t("fl.e.input", lang, error=e))
+        st.error(t("fl.e.input", lang, error=md(e)))
         return
-    _done(t("fl.prone.done", lang, street=street))
+    _done(t("fl.prone.done", lang, street=md(street)))
 
 
 def _works_editor(fid: int, row: pd.Series, lang: str) -> None:
+    # the version when editing began: a colleague's save in between is refused on save, and
+    # it is part of the editor's key so their data never silently replaces the edits
+    seen = int(st.session_state.setdefault(f"fl_works_seen_{fid}", int(row["_version"])))
     works = pd.DataFrame(floods.check_works(row["works"]),
                          columns=["name", "status", "start", "end", "note"])  # fmt: skip
     for name in ("start", "end"):
         works[name] = pd.to_datetime(works[name]).dt.date
     edited = st.data_editor(
-        works, num_rows="dynamic", width="stretch", key=f"fl_works_{fid}",
+        works, num_rows="dynamic", width="stretch", key=f"fl_works_{fid}_{seen}",
         column_config={
             "name": st.column_config.TextColumn(t("fl.work.name", lang), required=True),
             "status": st.column_config.SelectboxColumn(
@@ -377,19 +399,21 @@ def _works_editor(fid: int, row: pd.Series, lang: str) -> None:
             for rec in edited.to_dict("records") if not pd.isna(rec.get("name"))
         ]  # fmt: skip
         try:
-            floods.update_prone(state.get_store(), fid, expected_version=int(row["_version"]),
+            floods.update_prone(state.get_store(), fid, expected_version=seen,
                                 user=state.user_name() or "web", role=state.role(),
                                 works=records, reason="works updated")  # fmt: skip
         except ConflictError:
             st.error(t("fl.e.conflict", lang))
+            st.button(t("fl.reload", lang), key=f"fl_works_reload_{fid}", on_click=_forget_seen,
+                      args=(f"fl_works_seen_{fid}",))  # fmt: skip
             return
         except PermissionDeniedError:
             st.error(t("fl.e.viewer", lang))
             return
         except GISInputError as e:
-            st.error(t("fl.e.input", lang, error=e))
+            st.error(t("fl.e.input", lang, error=md(e)))
             return
-        _done(t("fl.work.saved", lang, street=row["street"]))
+        _done(t("fl.work.saved", lang, street=md(row["street"])))
 
 
 # --- feed ------------------------------------------------------------------------------------
@@ -410,7 +434,7 @@ def feed_panel(flooded: gpd.GeoDataFrame, moment: datetime, lang: str) -> None:
                            measure_crs=settings.profile.measure_crs)  # fmt: skip
         cap.validate_cap(alert)
     except GISInputError as e:
-        st.error(t("fl.e.input", lang, error=e))
+        st.error(t("fl.e.input", lang, error=md(e)))
         return
     st.download_button(t("fl.feed.cap", lang), alert, file_name=f"cap-{settings.ward}-{stamp}.xml",
                        mime="application/cap+xml", key="fl_feed_cap")  # fmt: skip

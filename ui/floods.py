@@ -13,7 +13,7 @@ import geopandas as gpd
 import streamlit as st
 
 from geo import floods, routing, streets
-from geo.errors import FetchError, GISInputError, PermissionDeniedError
+from geo.errors import FetchError, GISInputError, NotFoundError, PermissionDeniedError
 from geo.wards import NEW_LAYER
 from ui import state
 from ui.i18n import t
@@ -22,8 +22,11 @@ OSM_TYPES = ["osm", "pbf", "xml"]
 
 
 def has_streets() -> bool:
-    """Whether a street network is stored."""
-    return state.get_store().has_layer(streets.STREETS_LAYER)
+    """Whether a street network with at least one segment is stored."""
+    store = state.get_store()
+    if not store.has_layer(streets.STREETS_LAYER):
+        return False
+    return store.layer_info(streets.STREETS_LAYER).feature_count > 0
 
 
 def _token(layer_id: str) -> str:
@@ -131,10 +134,8 @@ def streets_panel(lang: str, *, key: str) -> None:
     sample = right.button(t("fl.streets.sample", lang), key=f"{key}_sample",
                           help=t("fl.streets.sample_help", lang))  # fmt: skip
     if sample and _check_editor(lang):
-        count = streets.save_sample(state.get_store(), user=state.user_name() or "web")
-        state.changed()
-        flash(t("fl.streets.done", lang, n=count))
-        st.rerun()
+        edges = streets.edges_frame(streets.read_streets(streets.SAMPLE_OSM))
+        _store_network(edges, streets.SAMPLE_SOURCE, lang)
 
 
 def sample_banner(lang: str) -> None:
@@ -169,10 +170,25 @@ def _import_upload(upload: Any, lang: str) -> None:
         except GISInputError as e:
             st.error(t("fl.e.osm", lang, error=str(e).replace(path.name, name)))
             return
-    count = streets.save_streets(state.get_store(), edges, source=f"OpenStreetMap: {name}",
-                                 user=state.user_name() or "web")  # fmt: skip
+    _store_network(edges, f"OpenStreetMap: {name}", lang)
+
+
+def _store_network(edges: gpd.GeoDataFrame, source: str, lang: str) -> None:
+    """Replace the network, move stranded live reports onto it, say what happened."""
+    try:
+        count, moved = floods.replace_network(
+            state.get_store(), edges, source=source, user=state.user_name() or "web",
+            role=state.role(), measure_crs=state.get_settings().profile.measure_crs,
+        )  # fmt: skip
+    except PermissionDeniedError:
+        st.error(t("fl.e.viewer", lang))
+        return
+    except GISInputError as e:
+        st.error(t("fl.e.osm", lang, error=e))
+        return
     state.changed()
-    flash(t("fl.streets.done", lang, n=count))
+    flash(t("fl.streets.done", lang, n=count) + (
+        " " + t("fl.streets.resnapped", lang, n=len(moved)) if moved else ""))  # fmt: skip
     st.rerun()
 
 
@@ -186,14 +202,16 @@ def _fetch(lang: str) -> None:
         except FetchError as e:
             st.error(t("fl.e.offline", lang, error=e))
             return
-    edges = streets.edges_frame(graph)
+        except (GISInputError, NotFoundError) as e:
+            st.error(t("fl.e.osm", lang, error=e))
+            return
+    try:
+        edges = streets.edges_frame(graph)
+    except GISInputError as e:
+        st.error(t("fl.e.osm", lang, error=e))
+        return
     stamp = floods.iso(floods.now_local())
-    count = streets.save_streets(state.get_store(), edges,
-                                 source=f"OpenStreetMap (Overpass, {stamp})",
-                                 user=state.user_name() or "web")  # fmt: skip
-    state.changed()
-    flash(t("fl.streets.done", lang, n=count))
-    st.rerun()
+    _store_network(edges, f"OpenStreetMap (Overpass, {stamp})", lang)
 
 
 FLASH_SECONDS = 12.0

@@ -152,6 +152,17 @@ VI: dict[str, str] = {
     "fl.streets.reading": "Đang đọc tệp OpenStreetMap…",
     "fl.streets.fetching": "Đang tải đường phố của phường từ OpenStreetMap…",
     "fl.streets.done": "Đã lưu {n} đoạn đường.",
+    "fl.streets.resnapped": "{n} báo cáo đang ngập được gắn lại vào mạng lưới mới.",
+    "fl.off_network": (
+        "{n} báo cáo đang ngập không còn nằm trên mạng lưới đường hiện tại (mạng lưới đã được "
+        "nhập lại), nên không hiện trên bản đồ và không được tính khi tìm tuyến."
+    ),
+    "fl.resnap": "Gắn lại vào mạng lưới",
+    "rt.at_ends": (
+        "Điểm đi hoặc điểm đến nằm trên đoạn đang ngập quá mức hoặc cấm đường: không tuyến nào "
+        "tránh được đoạn đó."
+    ),
+    "fl.r.unknown": "Chưa rõ độ sâu",
     "fl.e.viewer": "Vai trò của bạn chỉ được xem, không được thay đổi dữ liệu ngập.",
     "fl.e.too_big": "Tệp lớn hơn giới hạn {mb} MB.",
     "fl.e.osm": "Không đọc được tệp OpenStreetMap: {error}",
@@ -339,6 +350,17 @@ EN: dict[str, str] = {
     "fl.streets.reading": "Reading the OpenStreetMap file…",
     "fl.streets.fetching": "Fetching the ward's streets from OpenStreetMap…",
     "fl.streets.done": "{n} street segments stored.",
+    "fl.streets.resnapped": "{n} live flood reports were moved onto the new network.",
+    "fl.off_network": (
+        "{n} live flood reports are no longer on the current street network (it was "
+        "re-imported), so they are not on the map and routes ignore them."
+    ),
+    "fl.resnap": "Move them onto the network",
+    "rt.at_ends": (
+        "The start or the destination is on a segment that is closed or too deep: no route "
+        "avoids it."
+    ),
+    "fl.r.unknown": "Depth unknown",
     "fl.e.viewer": "Your role may only view; it may not change flood data.",
     "fl.e.too_big": "The file is larger than the {mb} MB limit.",
     "fl.e.osm": "The OpenStreetMap file could not be read: {error}",

@@ -16,6 +16,7 @@ from ui import floods as ui_floods
 from ui import state
 from ui.i18n import fmt_num, t
 from ui.mapview import build_map
+from ui.parcels import md
 
 MAP_HEIGHT = 600
 
@@ -49,6 +50,12 @@ cols[4].metric(t("fl.m.length", lang), f"{fmt_num(figures['length_m'], lang)} m"
 
 reports = ui_floods.reports()
 status = floods.report_status(reports, moment)
+lost = floods.off_network(reports, segments, moment)
+if len(lost):
+    left, right = st.columns([5, 1.3], vertical_alignment="center")
+    left.warning(t("fl.off_network", lang, n=len(lost)))
+    if right.button(t("fl.resnap", lang), key="fl_resnap", disabled=past):
+        panels.resnap(lang)
 live = status[status["status"] == "live"] if not status.empty else status
 
 map_col, panel_col = st.columns([6, 4], gap="medium")
@@ -69,6 +76,8 @@ with map_col:
     for lon, lat in panels.pending_points():
         folium.CircleMarker([lat, lon], radius=8, color="#000000", weight=3, fill=True,
                             fill_color="#ffffff", fill_opacity=1.0).add_to(fmap)  # fmt: skip
+    if mode == "point":
+        st.session_state.pop(panels.FIRST, None)  # a stretch begun in the other mode is dropped
     result = st_folium(fmap, key="fl_map", returned_objects=ui_floods.CLICK_OBJECTS,
                        use_container_width=True, height=MAP_HEIGHT)  # fmt: skip
     credits = [s.attribution for s in layers.registry() if s.id in data]
@@ -93,6 +102,6 @@ with panel_col:
 
 with st.expander(t("fl.streets.title", lang)):
     info = state.get_store().layer_info("streets")
-    st.caption(t("fl.streets.info", lang, n=fmt_num(info.feature_count, lang), source=info.source,
-                 when=ui_floods.local_text(info.updated_at)))  # fmt: skip
+    st.caption(t("fl.streets.info", lang, n=fmt_num(info.feature_count, lang),
+                 source=md(info.source), when=ui_floods.local_text(info.updated_at)))  # fmt: skip
     ui_floods.streets_panel(lang, key="fl_streets_again")

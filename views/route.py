@@ -16,6 +16,7 @@ from ui import floods as ui_floods
 from ui import state
 from ui.i18n import fmt_num, t
 from ui.mapview import build_map
+from ui.parcels import md
 
 MAP_HEIGHT = 600
 KEYS = ("rt_origin", "rt_destination")
@@ -106,7 +107,7 @@ with st.container(border=True):
                                  key=f"rt_depth_{vehicle}")  # fmt: skip
     cols[4].button(t("rt.clear", lang), key="rt_clear", on_click=_clear)
 if st.session_state.get("rt_error"):
-    st.error(t("rt.bad_point", lang, error=st.session_state["rt_error"]))
+    st.error(t("rt.bad_point", lang, error=md(st.session_state["rt_error"])))
 
 moment = floods.now_local()
 segments = ui_floods.street_segments()
@@ -121,7 +122,7 @@ if origin is not None and destination is not None:
             floods=floods.floods_for_routing(flooded), max_depth_cm=float(limit),
         )  # fmt: skip
     except NotFoundError as e:
-        problem = t("rt.unreachable", lang, error=e)
+        problem = t("rt.unreachable", lang, error=md(e))
 
 map_col, panel_col = st.columns([7, 3], gap="medium")
 with map_col:
@@ -172,5 +173,7 @@ with panel_col:
                       delta=f"+{fmt_num(comparison.detour_m or 0, lang)} m",
                       delta_color="off")  # fmt: skip
             st.warning(t("rt.blocked", lang, n=len(comparison.blocked)))
+        if comparison.at_ends:
+            st.warning(t("rt.at_ends", lang))
         best = comparison.safe or comparison.shortest
-        st.caption(t("rt.streets", lang, streets=_street_list(best)))
+        st.caption(t("rt.streets", lang, streets=md(_street_list(best))))
