@@ -30,6 +30,7 @@ from shapely.geometry.base import BaseGeometry
 from geo.config import DATA_DIR
 from geo.crs import from_wgs84, resolve_crs, to_wgs84
 from geo.errors import ConfigError, CRSError, GISInputError
+from geo.values import is_blank
 
 CAP_NS = "urn:oasis:names:tc:emergency:cap:1.2"
 SCHEMA_PATH = DATA_DIR / "schemas" / "CAP-v1.2.xsd"
@@ -128,12 +129,6 @@ _TEXTS: dict[str, dict[str, Any]] = {
 
 
 # --- values -------------------------------------------------------------------------------
-def _blank(value: Any) -> bool:
-    if value is None or value is pd.NA or value is pd.NaT:
-        return True
-    if isinstance(value, float) and math.isnan(value):
-        return True
-    return isinstance(value, str) and not value.strip()
 
 
 def _xml_text(value: str) -> str:
@@ -162,7 +157,7 @@ def _aware(value: Any, argument: str) -> datetime:
 
 def _parse_time(value: Any, argument: str) -> datetime | None:
     """An aware moment from ISO 8601 text or a datetime; ``None`` when blank."""
-    if _blank(value):
+    if is_blank(value):
         return None
     if isinstance(value, str):
         try:
@@ -222,7 +217,7 @@ def _cap_token(value: Any, argument: str, example: str) -> str:
 
 
 def _depth(value: Any, segment: str) -> float | None:
-    if _blank(value):
+    if is_blank(value):
         return None
     try:
         depth = float(value)
@@ -239,7 +234,7 @@ _FALSE = frozenset({"false", "0", "no"})
 
 def _flag(value: Any, argument: str) -> bool:
     """A yes/no column; text such as "false" (read back from a file) is not taken as true."""
-    if _blank(value):
+    if is_blank(value):
         return False
     if isinstance(value, str):
         word = value.strip().lower()
@@ -253,7 +248,7 @@ def _flag(value: Any, argument: str) -> bool:
 
 
 def _count(value: Any, argument: str) -> int:
-    if _blank(value):
+    if is_blank(value):
         return 0
     try:
         number = float(value)
@@ -300,15 +295,15 @@ def _rows(state: gpd.GeoDataFrame) -> list[dict[str, Any]]:
         since, until = record["since"], record["until"]
         rows.append({
             "segment_id": segment,
-            "name": None if _blank(record["name"]) else str(record["name"]),
+            "name": None if is_blank(record["name"]) else str(record["name"]),
             "depth_cm": _depth(record["depth_cm"], segment),
             "depth_class": str(record["depth_class"]),
             "closed": _flag(record["closed"], f"closed of {segment}"),
             "confirmed": _flag(record["confirmed"], f"confirmed of {segment}"),
             "reports": _count(record["reports"], f"reports of {segment}"),
-            "since": None if _blank(since) else _iso_text(since),
-            "until": None if _blank(until) else _iso_text(until),
-            "sources": "" if _blank(record["sources"]) else str(record["sources"]),
+            "since": None if is_blank(since) else _iso_text(since),
+            "until": None if is_blank(until) else _iso_text(until),
+            "sources": "" if is_blank(record["sources"]) else str(record["sources"]),
             "geometry": None if geom is None or geom.is_empty else geom,
         })  # fmt: skip
     return rows

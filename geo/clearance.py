@@ -18,6 +18,7 @@ import pandas as pd
 from geo.crs import from_wgs84
 from geo.errors import GISInputError, NotFoundError, PermissionDeniedError, RuleError
 from geo.store import Feature, LayerInfo, Store
+from geo.values import is_blank
 
 TIMEZONE = ZoneInfo("Asia/Ho_Chi_Minh")
 """Deadlines and stage dates are the ward's calendar days, whatever the server's clock says."""
@@ -147,12 +148,6 @@ def local_today() -> date:
 
 
 # --- values -------------------------------------------------------------------------------
-def _blank(value: Any) -> bool:
-    if value is None or value is pd.NA or value is pd.NaT:
-        return True
-    if isinstance(value, float) and math.isnan(value):
-        return True
-    return isinstance(value, str) and not value.strip()
 
 
 def normalize_number(value: Any) -> str:
@@ -249,7 +244,7 @@ def normalize_value(name: str, value: Any) -> Any:
         raise GISInputError(f"{name}: not a field of the parcel record")
     if spec.kind == "tasks":
         return normalize_tasks(value)
-    if _blank(value):
+    if is_blank(value):
         if spec.required:
             raise GISInputError(f"{name}: required, got nothing")
         return None
@@ -285,7 +280,7 @@ def stage_of(value: str) -> Stage | None:
 
 def normalize_tasks(value: Any) -> list[dict[str, Any]]:
     """A parcel's task list: each task with the six clears and a done flag, and an id."""
-    if _blank(value) if not isinstance(value, list | tuple) else False:
+    if is_blank(value) if not isinstance(value, list | tuple) else False:
         return []
     if not isinstance(value, list | tuple):
         raise GISInputError(f"tasks: expected a list of tasks, got {type(value).__name__}")
@@ -299,14 +294,14 @@ def normalize_tasks(value: Any) -> list[dict[str, Any]]:
         task: dict[str, Any] = {"id": str(item.get("id") or uuid.uuid4().hex[:8])}
         for key in ("task", "responsible", "unit", "result", "authority"):
             raw = item.get(key)
-            task[key] = None if _blank(raw) else _text(raw, f"tasks[{i}].{key}")
+            task[key] = None if is_blank(raw) else _text(raw, f"tasks[{i}].{key}")
         if not task["task"]:
             raise GISInputError(f"tasks[{i}].task: expected what is to be done, got nothing")
         deadline = item.get("deadline")
-        task["deadline"] = None if _blank(deadline) else parse_date(deadline, f"tasks[{i}]")
-        task["done"] = False if _blank(item.get("done")) else _bool(item["done"], "done")
+        task["deadline"] = None if is_blank(deadline) else parse_date(deadline, f"tasks[{i}]")
+        task["done"] = False if is_blank(item.get("done")) else _bool(item["done"], "done")
         done_date = item.get("done_date")
-        task["done_date"] = None if _blank(done_date) else parse_date(done_date, "done_date")
+        task["done_date"] = None if is_blank(done_date) else parse_date(done_date, "done_date")
         tasks.append(task)
     return tasks
 
@@ -337,13 +332,13 @@ def normalize_record(record: Mapping[str, Any], *, partial: bool = False) -> dic
 def has_payment(props: Mapping[str, Any]) -> bool:
     """Whether a payment is recorded: an amount above zero and its date."""
     amount: Any = props.get("paid_amount")
-    if _blank(amount):
+    if is_blank(amount):
         return False
     try:
         positive = float(amount) > 0
     except (TypeError, ValueError):
         return False
-    return positive and not _blank(props.get("paid_date"))
+    return positive and not is_blank(props.get("paid_date"))
 
 
 def rule_problems(props: Mapping[str, Any], new_stage: str) -> list[str]:
@@ -363,7 +358,7 @@ def rule_problems(props: Mapping[str, Any], new_stage: str) -> list[str]:
             f"stage: {new_stage} needs a payment record (paid_amount > 0 and paid_date)"
         )
     if new_stage == "qd_thu_hoi" and (
-        _blank(props.get("decision_no")) or _blank(props.get("decision_date"))
+        is_blank(props.get("decision_no")) or is_blank(props.get("decision_date"))
     ):
         problems.append("stage: qd_thu_hoi needs the decision number and date")
     return problems
@@ -382,7 +377,7 @@ def record_problems(record: Mapping[str, Any]) -> list[str]:
     problems = []
     total: Any = record.get("area_total_m2")
     recovered: Any = record.get("area_recovered_m2")
-    if not _blank(total) and not _blank(recovered) and float(recovered) > float(total) * 1.0001:
+    if not is_blank(total) and not is_blank(recovered) and float(recovered) > float(total) * 1.0001:
         problems.append(
             f"area_recovered_m2: expected at most the parcel's area {total} m², got {recovered} m²"
         )
@@ -511,7 +506,7 @@ def is_demo(info: LayerInfo) -> bool:
 
 # --- computed columns -----------------------------------------------------------------------
 def _as_date(value: Any) -> date | None:
-    if _blank(value):
+    if is_blank(value):
         return None
     try:
         return date.fromisoformat(str(value)[:10])
@@ -548,7 +543,7 @@ def annotate(gdf: gpd.GeoDataFrame, today: date) -> gpd.GeoDataFrame:
         for r, rec in zip(out["overdue"], records, strict=True)
     ]
     out["complaint_open"] = [
-        not _blank(r["complaint_filed"]) and _blank(r["complaint_resolved"]) for r in records
+        not is_blank(r["complaint_filed"]) and is_blank(r["complaint_resolved"]) for r in records
     ]
     money = out[["comp_land", "comp_assets", "comp_support"]].apply(pd.to_numeric, errors="coerce")
     out["comp_total"] = money.fillna(0).sum(axis=1)
@@ -645,15 +640,13 @@ def overdue_by_person(parcels: pd.DataFrame, today: date) -> pd.DataFrame:
     for fid, rec in _records(parcels):
         key = parcel_key(rec.get("map_sheet"), rec.get("parcel_no"))
         if parcel_overdue(rec, today):
-            person = "—" if _blank(rec.get("responsible")) else rec["responsible"]
+            person = "—" if is_blank(rec.get("responsible")) else rec["responsible"]
             rows.append((str(person), "parcel", key, str(rec.get("deadline")), int(fid)))
         tasks = rec.get("tasks")
         for task in tasks if isinstance(tasks, list) else []:
             if task_overdue(task, today):
-                who = next(
-                    (w for w in (task.get("responsible"), rec.get("responsible")) if not _blank(w)),
-                    "—",
-                )
+                people = (task.get("responsible"), rec.get("responsible"))
+                who = next((w for w in people if not is_blank(w)), "—")
                 rows.append((str(who), "task", key, str(task.get("deadline")), int(fid)))
     frame = pd.DataFrame(rows, columns=["responsible", "kind", "parcel", "deadline", "fid"])
     if frame.empty:
@@ -697,9 +690,9 @@ def stage_timeline(history: pd.DataFrame) -> pd.DataFrame:
         if rec["action"] not in ("insert", "update") or "stage" not in after:
             continue
         when = rec.get("effective_at")
-        if _blank(when) and rec["action"] == "insert" and not _blank(after.get("stage_date")):
+        if is_blank(when) and rec["action"] == "insert" and not is_blank(after.get("stage_date")):
             when = after["stage_date"]  # an imported record's own date for its stage
-        if _blank(when):
+        if is_blank(when):
             when = rec["changed_at"]
         stage = after.get("stage") or FIRST_STAGE
         rows.append((int(rec["fid"]), pd.Timestamp(str(when)[:10]), str(stage)))
@@ -725,7 +718,7 @@ def progress(
     extra = [
         (fid, pd.Timestamp(str(rec["stage_date"])[:10]), _stage_or_first(rec.get("stage")))
         for fid, rec in _records(parcels)
-        if fid not in seen and not _blank(rec.get("stage_date"))
+        if fid not in seen and not is_blank(rec.get("stage_date"))
     ]
     if extra:
         timeline = pd.concat(
@@ -767,7 +760,7 @@ def progress(
 
 
 def _stage_or_first(value: Any) -> str:
-    return FIRST_STAGE if _blank(value) else str(value)
+    return FIRST_STAGE if is_blank(value) else str(value)
 
 
 def _records(frame: pd.DataFrame) -> list[tuple[int, dict[str, Any]]]:

@@ -24,6 +24,7 @@ from geo.names import name_key, strip_diacritics
 from geo.routing import Flood
 from geo.store import FeatureUpdate, Store
 from geo.streets import save_streets
+from geo.values import is_blank
 
 TIMEZONE = ZoneInfo("Asia/Ho_Chi_Minh")
 REPORTS_LAYER = "flood_reports"
@@ -90,17 +91,11 @@ def iso(moment: datetime) -> str:
     return moment.astimezone(TIMEZONE).replace(microsecond=0).isoformat()
 
 
-def _blank(value: Any) -> bool:
-    if value is None or value is pd.NA or value is pd.NaT:
-        return True
-    if isinstance(value, float) and math.isnan(value):
-        return True
-    return isinstance(value, str) and not value.strip()
 
 
 def depth_class(depth_cm: Any) -> str:
     """PetaBencana's class of a depth: unknown, 10-70, 71-150 or 150+ (cm)."""
-    if _blank(depth_cm):
+    if is_blank(depth_cm):
         return "unknown"
     depth = float(depth_cm)
     if depth <= 70:
@@ -112,7 +107,7 @@ def depth_class(depth_cm: Any) -> str:
 
 def check_depth(value: Any) -> float | None:
     """A depth in cm (0 to 500) or None when unknown."""
-    if _blank(value):
+    if is_blank(value):
         return None
     try:
         depth = float(str(value).replace(",", ".")) if isinstance(value, str) else float(value)
@@ -131,7 +126,7 @@ def _choice(value: Any, name: str, options: Sequence[str]) -> str:
 
 
 def _text(value: Any, name: str) -> str:
-    if _blank(value):
+    if is_blank(value):
         return ""
     text = str(value).replace("\x00", "").strip()
     if len(text) > MAX_TEXT:
@@ -150,14 +145,14 @@ def check_role(role: str, action: str, allowed: frozenset[str] = EDIT_ROLES) -> 
 
 def segment_list(value: Any) -> list[str]:
     """The segment ids a record holds (stored as a JSON list)."""
-    if not isinstance(value, list | tuple | np.ndarray) and _blank(value):
+    if not isinstance(value, list | tuple | np.ndarray) and is_blank(value):
         return []
     if isinstance(value, str):
         try:
             value = json.loads(value)
         except json.JSONDecodeError:
             value = [value]
-    return [str(v) for v in value if not _blank(v)]
+    return [str(v) for v in value if not is_blank(v)]
 
 
 # --- snapping -----------------------------------------------------------------------------
@@ -189,7 +184,7 @@ class SegmentIndex:
         self.metric = self.segments.geometry.to_crs(self.measure_crs).values
         self.tree = shapely.STRtree(self.metric)
         self.ids = self.segments["segment_id"].astype(str).to_numpy()
-        self.names = self.segments["name"].map(lambda v: "" if _blank(v) else str(v)).to_numpy()
+        self.names = self.segments["name"].map(lambda v: "" if is_blank(v) else str(v)).to_numpy()
         twins: dict[tuple[int, int], list[int]] = {}
         for i, (u, v) in enumerate(zip(self.segments["u"], self.segments["v"], strict=True)):
             twins.setdefault((min(int(u), int(v)), max(int(u), int(v))), []).append(i)
@@ -404,7 +399,7 @@ def report_props(
     observed = parse_time(observed_at, "observed_at")
     if observed > now_local() + timedelta(minutes=10):
         raise GISInputError(f"observed_at: expected a time not in the future, got {iso(observed)}")
-    end = None if _blank(expected_end) else parse_time(expected_end, "expected_end")
+    end = None if is_blank(expected_end) else parse_time(expected_end, "expected_end")
     if end is not None and end <= observed:
         msg = f"expected_end: expected after the observation {iso(observed)}, got {iso(end)}"
         raise GISInputError(msg)
@@ -452,7 +447,7 @@ def add_report(
     old_id = props.get("supersedes")
     if old_id is not None:
         old = store.get_feature(REPORTS_LAYER, int(old_id))
-        if not _blank(old.props.get("ended_at")):
+        if not is_blank(old.props.get("ended_at")):
             raise RuleError(f"supersedes: report {old_id} has already ended")
         before = parse_time(old.props["observed_at"], "observed_at")
         if parse_time(props["observed_at"], "observed_at") <= before:
@@ -487,7 +482,7 @@ def confirm_report(
     """Mark a report confirmed (approvers and admins); stale versions raise ``ConflictError``."""
     check_role(role, "confirm flood reports", CONFIRM_ROLES)
     props = _report(store, fid)
-    if not _blank(props.get("confirmed_at")):
+    if not is_blank(props.get("confirmed_at")):
         raise RuleError(f"report {fid}: already confirmed by {props.get('confirmed_by')}")
     when = iso(parse_time(at, "at")) if at is not None else iso(now_local())
     store.apply_edits(
@@ -510,7 +505,7 @@ def end_report(
     """End a report now (or at ``at``): the water receded, or the report was wrong."""
     check_role(role, "end flood reports")
     props = _report(store, fid)
-    if not _blank(props.get("ended_at")):
+    if not is_blank(props.get("ended_at")):
         raise RuleError(f"report {fid}: already ended at {props.get('ended_at')}")
     when = parse_time(at, "at") if at is not None else now_local()
     observed = parse_time(props["observed_at"], "observed_at")
@@ -557,7 +552,7 @@ def correct_report(
         change["note"] = _text(note, "note")
     if expected_end is not ...:
         observed = parse_time(props["observed_at"], "observed_at")
-        end = None if _blank(expected_end) else parse_time(expected_end, "expected_end")
+        end = None if is_blank(expected_end) else parse_time(expected_end, "expected_end")
         if end is not None and end <= observed:
             msg = f"expected_end: expected after the observation {iso(observed)}, got {iso(end)}"
             raise GISInputError(msg)
@@ -593,7 +588,7 @@ def empty_reports() -> gpd.GeoDataFrame:
 
 def _times(values: pd.Series) -> pd.Series:
     """ISO texts with offsets → UTC timestamps (NaT for blanks)."""
-    clean = values.map(lambda v: None if _blank(v) else str(v))
+    clean = values.map(lambda v: None if is_blank(v) else str(v))
     return pd.to_datetime(clean, utc=True, format="ISO8601")
 
 
@@ -749,7 +744,7 @@ def floods_for_routing(state: pd.DataFrame) -> dict[str, Flood]:
 
 
 def _depth_or_none(value: Any) -> float | None:
-    return None if _blank(value) else float(value)
+    return None if is_blank(value) else float(value)
 
 
 def street_events(reports: pd.DataFrame, segment_ids: Iterable[str]) -> pd.DataFrame:
@@ -765,7 +760,7 @@ def street_events(reports: pd.DataFrame, segment_ids: Iterable[str]) -> pd.DataF
     if status.empty:
         return pd.DataFrame({c: pd.Series(dtype=object) for c in columns})
     out = status.assign(fid=status.index)
-    out["confirmed"] = out["confirmed_at"].map(lambda v: not _blank(v))
+    out["confirmed"] = out["confirmed_at"].map(lambda v: not is_blank(v))
     out["depth_class"] = out["depth_cm"].map(depth_class)
     out["depth_cm"] = pd.to_numeric(out["depth_cm"], errors="coerce")
     out = out.sort_values("observed_at", kind="stable")
@@ -775,7 +770,7 @@ def street_events(reports: pd.DataFrame, segment_ids: Iterable[str]) -> pd.DataF
 # --- flood-prone streets ------------------------------------------------------------------
 def check_works(works: Any) -> list[dict[str, Any]]:
     """The programme's works on a street: each with a name, a status and optional dates."""
-    if not isinstance(works, list | tuple) and _blank(works):
+    if not isinstance(works, list | tuple) and is_blank(works):
         return []
     if isinstance(works, str):
         try:
@@ -801,7 +796,7 @@ def check_works(works: Any) -> list[dict[str, Any]]:
 
 
 def _date(value: Any, name: str) -> str | None:
-    if _blank(value):
+    if is_blank(value):
         return None
     if isinstance(value, datetime):
         return value.date().isoformat()
@@ -947,7 +942,7 @@ def summary(state: pd.DataFrame, segments: pd.DataFrame) -> dict[str, Any]:
         length, was_closed = seen.get(pair, (0.0, False))
         seen[pair] = (max(length, float(lengths.get(str(sid), 0.0))), was_closed or bool(closed))
     depths = pd.to_numeric(state["depth_cm"], errors="coerce")
-    names = {str(n) for n in state["name"] if not _blank(n)}
+    names = {str(n) for n in state["name"] if not is_blank(n)}
     return {
         "segments": len(seen),
         "streets": len(names),
