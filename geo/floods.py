@@ -20,6 +20,9 @@ from shapely.geometry import LineString, MultiLineString, Point
 from shapely.geometry.base import BaseGeometry
 
 from geo.errors import GISInputError, NotFoundError, PermissionDeniedError, RuleError
+from geo.legends import DEPTH_CLASSES as DEPTH_CLASSES
+from geo.legends import DEPTH_COLOURS as DEPTH_COLOURS
+from geo.legends import depth_class
 from geo.names import name_key, strip_diacritics
 from geo.routing import Flood
 from geo.store import FeatureUpdate, Store
@@ -31,9 +34,6 @@ REPORTS_LAYER = "flood_reports"
 PRONE_LAYER = "flood_prone"
 SOURCES = ("field_officer", "camera", "resident_call", "sensor")
 EFFECTS = ("passable", "closed")
-DEPTH_CLASSES = ("unknown", "10-70", "71-150", "150+")
-"""PetaBencana's depth classes (cm); reports shallower than 10 cm count in the first class."""
-DEPTH_COLOURS = {"unknown": "#4a90d9", "10-70": "#f2c12e", "71-150": "#f07f1c", "150+": "#d7191c"}
 WORK_STATUSES = ("planned", "in_progress", "done", "suspended")
 EDIT_ROLES = frozenset({"editor", "approver", "admin"})
 CONFIRM_ROLES = frozenset({"approver", "admin"})
@@ -91,18 +91,6 @@ def iso(moment: datetime) -> str:
     return moment.astimezone(TIMEZONE).replace(microsecond=0).isoformat()
 
 
-
-
-def depth_class(depth_cm: Any) -> str:
-    """PetaBencana's class of a depth: unknown, 10-70, 71-150 or 150+ (cm)."""
-    if is_blank(depth_cm):
-        return "unknown"
-    depth = float(depth_cm)
-    if depth <= 70:
-        return "10-70"
-    if depth <= 150:
-        return "71-150"
-    return "150+"
 
 
 def check_depth(value: Any) -> float | None:

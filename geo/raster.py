@@ -41,6 +41,7 @@ from geo.errors import (
     SwappedAxesError,
     UploadError,
 )
+from geo.legends import GLO30_ATTRIBUTION as GLO30_ATTRIBUTION
 from geo.store import BBox
 
 MAX_CELLS = 40_000_000
@@ -57,12 +58,6 @@ SOURCE_TAG = "DEM_SOURCE"
 """GeoTIFF metadata key where :func:`write_dem` keeps :attr:`Dem.source`."""
 
 GLO30_URL = "https://copernicus-dem-30m.s3.amazonaws.com/{name}/{name}.tif"
-GLO30_ATTRIBUTION = (
-    "produced using Copernicus WorldDEM-30 © DLR e.V. 2010-2014 and © Airbus Defence and "
-    "Space GmbH 2014-2018 provided under COPERNICUS by the European Union and ESA; "
-    "all rights reserved"
-)
-"""The credit the Copernicus DEM licence asks for on products made with GLO-30 data."""
 
 GDAL_HTTP_DEFAULTS = {
     "GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR",

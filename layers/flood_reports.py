@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from geo.floods import DEPTH_COLOURS
+from geo.legends import DEPTH_COLOURS
 from layers import LayerSpec
 
 LAYER = LayerSpec(

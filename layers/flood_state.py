@@ -3,7 +3,7 @@ segments dashed black."""
 
 from __future__ import annotations
 
-from geo.floods import DEPTH_COLOURS
+from geo.legends import DEPTH_COLOURS
 from layers import LayerSpec
 
 CLOSED: dict[str, object] = {"color": "#111111", "dashArray": "6 6", "weight": 7.0, "opacity": 1.0}

@@ -4,7 +4,7 @@ enclosed by higher ground."""
 
 from __future__ import annotations
 
-from geo.raster import GLO30_ATTRIBUTION
+from geo.legends import GLO30_ATTRIBUTION
 from layers import LayerSpec
 
 CONNECTED = "#2166ac"

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from geo.raster import GLO30_ATTRIBUTION
+from geo.legends import GLO30_ATTRIBUTION
 from layers import LayerSpec
 
 LOW = "#e08214"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -143,3 +144,16 @@ def test_specs_for_gives_imported_layers_a_generic_spec_in_drawing_order() -> No
     assert [s.id for s in specs] == ["wards_new", "khu_pho"]
     assert [name for name, _ in specs[1].panel_fields] == ["name", "dan_so"]
     assert specs[1].attribution == "osm.geojson"  # no recorded attribution: the source
+
+
+def test_the_registry_stays_light_at_start_up() -> None:
+    """Every page imports the registry; the flood and DEM layers must not drag osmnx,
+    networkx or rasterio into a process that only shows the ward map."""
+    code = (
+        "import sys, layers, ui.mapview; layers.registry(); "
+        "print(sorted(m for m in ('osmnx', 'networkx', 'rasterio', 'scipy') if m in sys.modules))"
+    )
+    root = Path(__file__).resolve().parent.parent
+    done = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True,
+                          text=True, check=True)  # fmt: skip
+    assert done.stdout.strip() == "[]"

@@ -9,10 +9,10 @@ import streamlit as st
 from streamlit_folium import st_folium
 
 import layers
-from geo import clearance, floods
+from geo import clearance
 from geo.errors import NotFoundError
 from geo.wards import NEW_LAYER
-from layers import LayerSpec
+from layers import LayerSpec, flood_reports
 from ui import state
 from ui.i18n import fmt_num, t
 from ui.mapview import BASEMAPS, build_map
@@ -82,7 +82,7 @@ ward = settings.profile.name
 # Parcels have their own page, with their flags, filters and the demo banner; drawn here
 # unflagged (and the demo set over real records) they would mislead.
 # parcels and flood reports have their own pages (filters, time control, records)
-OWN_PAGES = {*clearance.PARCEL_LAYERS, floods.REPORTS_LAYER}
+OWN_PAGES = {*clearance.PARCEL_LAYERS, flood_reports.LAYER.id}
 specs = [s for s in layers.specs_for(state.catalog()) if s.id not in OWN_PAGES]
 
 st.title(t("map.title", lang, ward=ward))
