@@ -200,24 +200,33 @@ def demo_server(tmp_path: Path) -> Iterator[str]:
     yield from _serve(tmp_path)
 
 
-def _wait_for_fill(page: sync_api.Page, fid: int, layer: str, colour: str) -> None:
-    """Wait until a map on the page draws parcel ``fid`` filled with ``colour``.
+def _on_a_map(page: sync_api.Page, js: str, arg: object, want: object) -> list[object]:
+    """Wait until ``js(arg)`` evaluated in a map iframe on the page returns ``want``; return
+    the last values seen if it never does.
 
     While the page reruns, Streamlit may show the old map's iframe beside the new one, or
     swap one for the other, so every map iframe is looked up afresh on each try.
     """
     deadline = time.monotonic() + 30
-    last: Exception | None = None
+    seen: list[object] = []
     while time.monotonic() < deadline:
         for iframe in page.locator('iframe[title="streamlit_folium.st_folium"]').all():
             try:
                 frame = iframe.element_handle(timeout=1_000).content_frame()
-                if frame is not None and frame.evaluate(FILL_COLOUR_JS, [fid, layer, colour]):
-                    return
+                value = frame.evaluate(js, arg) if frame is not None else None
             except sync_api.Error as e:  # the iframe went away during a rerun
-                last = e
+                value = e
+            if value == want:
+                return []
+            seen.append(value)
         page.wait_for_timeout(200)
-    raise AssertionError(f"parcel {fid} of {layer} is not filled with {colour} ({last})")
+    return seen[-5:] or ["no map iframe"]
+
+
+def _wait_for_fill(page: sync_api.Page, fid: int, layer: str, colour: str) -> None:
+    """Wait until a map on the page draws parcel ``fid`` filled with ``colour``."""
+    seen = _on_a_map(page, FILL_COLOUR_JS, [fid, layer, colour], True)
+    assert not seen, f"parcel {fid} of {layer} is not filled with {colour} ({seen})"
 
 
 def test_moving_a_parcel_on_updates_the_map_and_the_dashboard(
@@ -301,20 +310,8 @@ ROUTE_KINDS_JS = """() => {
 def _route_kinds(page: sync_api.Page, want: str) -> None:
     """Wait until a map on the page draws exactly the route kinds ``want`` ("shortest" or
     "safe,shortest")."""
-    deadline = time.monotonic() + 30
-    seen: list[object] = []
-    while time.monotonic() < deadline:
-        for iframe in page.locator('iframe[title="streamlit_folium.st_folium"]').all():
-            try:
-                frame = iframe.element_handle(timeout=1_000).content_frame()
-                kinds = frame.evaluate(ROUTE_KINDS_JS) if frame is not None else None
-            except sync_api.Error:  # the iframe went away during a rerun
-                continue
-            seen.append(kinds)
-            if kinds == want:
-                return
-        page.wait_for_timeout(200)
-    raise AssertionError(f"expected routes {want!r} on the map, saw {seen[-5:]}")
+    seen = _on_a_map(page, ROUTE_KINDS_JS, None, want)
+    assert not seen, f"expected routes {want!r} on the map, saw {seen}"
 
 
 @pytest.fixture
