@@ -54,14 +54,9 @@ class PostGISStore(SQLStore):
     def _decode_geoms(self, values: Sequence[Any]) -> np.ndarray:
         return shapely.from_wkb([None if v is None else bytes(v) for v in values])
 
-    def _bbox_clause(self, bbox: BBox) -> tuple[str, tuple[float, ...]]:
-        # && compares float4 index boxes rounded outward; re-check the exact box.
-        x0, y0, x1, y1 = bbox
-        sql = (
-            "f.geom && ST_MakeEnvelope(?, ?, ?, ?, 4326) AND ST_XMax(f.geom) >= ? "
-            "AND ST_YMax(f.geom) >= ? AND ST_XMin(f.geom) <= ? AND ST_YMin(f.geom) <= ?"
-        )
-        return sql, (x0, y0, x1, y1, x0, y0, x1, y1)
+    def _bbox_query(self, bbox: BBox) -> tuple[str, str, tuple[float, ...]]:
+        # && compares float4 index boxes rounded outward; read_layer re-checks the exact box.
+        return "features f", "f.geom && ST_MakeEnvelope(?, ?, ?, ?, 4326)", tuple(bbox)
 
     def _layer_bounds(self, cur: Any, layer_id: str) -> tuple[Any, ...]:
         cur.execute(

@@ -181,9 +181,10 @@ class SQLStore(Store):
         """Stored values → shapely geometries."""
 
     @abc.abstractmethod
-    def _bbox_clause(self, bbox: BBox) -> tuple[str, tuple[float, ...]]:
-        """A WHERE fragment on ``f`` (``?`` placeholders) whose box meets ``bbox``, and its
-        parameters."""
+    def _bbox_query(self, bbox: BBox) -> tuple[str, str, tuple[float, ...]]:
+        """The FROM source naming the features ``f``, a WHERE fragment (``?`` placeholders)
+        choosing those whose index box meets ``bbox``, and its parameters. Index boxes may be
+        rounded outward: :meth:`read_layer` re-checks the exact boxes."""
 
     def _lock_layer(self, cur: Any, layer_id: str) -> None:
         """Serialise writers of one layer inside the transaction (fids, catalogue)."""
@@ -488,19 +489,25 @@ class SQLStore(Store):
         info = self.layer_info(layer_id)
         if bbox is not None:
             bbox = _check_bbox(bbox)
-        sql = (
-            f"SELECT f.fid, f.props, {self._geom_select()}, f.version FROM features f "
-            "WHERE f.layer_id = ?"
-        )
-        params: tuple[Any, ...] = (layer_id,)
+        source, where, params = "features f", "f.layer_id = ?", (layer_id,)
         if bbox is not None:
-            clause, bbox_params = self._bbox_clause(bbox)
-            sql += f" AND {clause}"
-            params += bbox_params
+            source, clause, bbox_params = self._bbox_query(bbox)
+            where, params = f"{clause} AND {where}", (*bbox_params, layer_id)
+        sql = (
+            f"SELECT f.fid, f.props, {self._geom_select()}, f.version FROM {source} "
+            f"WHERE {where} ORDER BY f.fid"
+        )
         with self._read() as cur:
-            cur.execute(self._sql(sql + " ORDER BY f.fid"), params)
+            cur.execute(self._sql(sql), params)
             rows = cur.fetchall()
-        return self._frame(rows, info, columns)
+        frame = self._frame(rows, info, columns)
+        if bbox is not None and len(frame):
+            x0, y0, x1, y1 = bbox
+            b = shapely.bounds(frame.geometry.values)
+            exact = (b[:, 2] >= x0) & (b[:, 3] >= y0) & (b[:, 0] <= x1) & (b[:, 1] <= y1)
+            if not exact.all():
+                frame = frame[exact]
+        return frame
 
     def _frame(
         self, rows: list[Sequence[Any]], info: LayerInfo, columns: list[str] | None
