@@ -30,7 +30,13 @@ from geo.errors import CRSError, GeometryError, GISInputError, SwappedAxesError,
 DEFAULT_MAX_BYTES = 200 * 1024**2
 MAX_ZIP_MEMBERS = 1000
 MAX_ZIP_RATIO = 20
+"""A zip may unpack to this many times ``max_bytes`` (and never past MAX_UNZIPPED_BYTES)."""
 MAX_UNZIPPED_BYTES = 2 * 1024**3
+MAX_INFLATE_RATIO = 500
+"""A zip unpacking past INFLATE_CHECK_BYTES may do so to at most this many times its own size:
+a DBF of mostly blank text fields deflates about 150 to 1, a zip bomb of zeros about 1000 to 1
+(deflate's ceiling), a nested or overlapping one far more."""
+INFLATE_CHECK_BYTES = 16 * 1024**2
 VIETNAM_EXTENT = (101.5, 6.0, 118.0, 24.0)
 """Lon/lat box around Vietnam, the Hoàng Sa and Trường Sa archipelagos included, with a margin."""
 
@@ -43,6 +49,8 @@ KML_STYLE_COLUMNS = (
     "drawOrder", "icon",
 )  # fmt: skip
 REPORTED_ROWS = 5
+FORMULA = re.compile(r"'*[=+\-@\t\r]")
+"""Text a spreadsheet would run as a formula (CSV injection), after any quotes added before."""
 DBF_TEXT_BYTES = 254
 Source = str | os.PathLike[str] | bytes
 
@@ -78,6 +86,7 @@ _MAGIC = {
     b"\x1f\x8b": "a gzip archive",
     b"Rar!": "a RAR archive",
     b"7z\xbc\xaf": "a 7-Zip archive",
+    b"\x7fELF": "a Linux program (ELF)",
 }
 
 
@@ -310,6 +319,7 @@ def _read(
         gdf = _read_ogr(path, name, fmt, layer, notes, "latin1" if raw else None)
         axes = ("x", "y")
     gdf, used = _decode_text(gdf, name, options.encoding, raw, notes)
+    _check_no_nul(gdf, name)
     result = _checked(gdf, name, fmt, declared, options, axes, notes)
     return ImportResult(
         gdf=result.gdf, source_crs=result.source_crs, warnings=result.warnings,
@@ -369,6 +379,20 @@ def _decode_text(
     return out, encoding
 
 
+def _check_no_nul(gdf: gpd.GeoDataFrame, name: str) -> None:
+    """Refuse NUL characters in column names and text: the database cannot store them."""
+    hint = "expected text without NUL characters (\\x00), which the database cannot store"
+    for column in gdf.columns:
+        if "\x00" in str(column):
+            raise UploadError(f"{name}: column {column!r}: {hint}; its name holds one")
+        if column == gdf.geometry.name:
+            continue
+        found = gdf[column].map(lambda v: isinstance(v, str) and "\x00" in v).to_numpy(bool)
+        bad = np.flatnonzero(found)
+        if bad.size:
+            raise UploadError(f"{name}: column {column!r}: {hint}; rows {_rows(bad)} hold one")
+
+
 def _checked(
     gdf: gpd.GeoDataFrame,
     name: str,
@@ -417,6 +441,7 @@ def _checked(
             "in all) have none or an empty one"
         )
         raise GeometryError(msg)
+    geoms = _check_finite(geoms, name, bad_rows if options.keep_bad_rows else None)
     _check_location(geoms, crs, name, axes)
     out = to_wgs84(_with_geometry(gdf, geoms, crs))
     if options.keep_bad_rows and not repair:
@@ -433,6 +458,27 @@ def _checked(
     return ImportResult(
         gdf=out, source_crs=_crs_id(crs), warnings=notes, n_features=len(out), bad_rows=bad_rows
     )
+
+
+def _check_finite(geoms: np.ndarray, name: str, bad_rows: dict[int, str] | None) -> np.ndarray:
+    """Refuse coordinates that are NaN or infinite (or, with ``bad_rows``, list their rows)."""
+    coords, index = shapely.get_coordinates(geoms, return_index=True)
+    bad = np.unique(index[~np.isfinite(coords).all(axis=1)])
+    if not bad.size:
+        return geoms
+    if bad_rows is None:
+        msg = (
+            f"{name}: expected finite coordinates; rows {_rows(bad)} ({bad.size} in all) hold "
+            "NaN or infinity (an empty cell or a broken export?)"
+        )
+        raise GeometryError(msg)
+    for i in bad:
+        bad_rows[int(i)] = "coordinates that are not numbers (NaN or infinity)"
+    geoms = geoms.copy()
+    geoms[bad] = None
+    if shapely.is_missing(geoms).all():
+        raise GeometryError(f"{name}: expected geometries; no row has a usable one")
+    return geoms
 
 
 def _check_location(geoms: np.ndarray, crs: CRS, name: str, axes: tuple[str, str]) -> None:
@@ -452,8 +498,8 @@ def _check_location(geoms: np.ndarray, crs: CRS, name: str, axes: tuple[str, str
         msg = (
             f"{name}: the CRS {_describe_crs(crs)} is in degrees, but x spans "
             f"{xmin:.0f}..{xmax:.0f} and y {ymin:.0f}..{ymax:.0f}, beyond ±180/±90: these look "
-            "like projected metres; declare a projected VN-2000 CRS such as EPSG:9210 "
-            "(VN-2000 / TM-3 105-45) or EPSG:5899 (VN-2000 / TM-3 107-45)"
+            "like metres, e.g. VN-2000 / TM-3 105-45 (EPSG:9210) or VN-2000 / TM-3 107-45 "
+            "(EPSG:5899); declare that projected CRS with --crs / in the import form"
         )
         raise CRSError(msg)
     lonlat = _lonlat_bounds(bounds, crs)
@@ -481,12 +527,17 @@ def _in_vietnam(bounds: tuple[float, ...], crs: CRS) -> bool:
 def _lonlat_bounds(bounds: tuple[float, ...], crs: CRS) -> tuple[float, ...] | None:
     if crs.is_geographic and not _degrees(bounds):
         return None
+    transformer = transformer_to_wgs84(crs)
     try:
-        lonlat = transformer_to_wgs84(crs).transform_bounds(
+        lonlat = transformer.transform_bounds(
             bounds[0], bounds[1], bounds[2], bounds[3], errcheck=True
         )
-    except ProjError:
-        return None
+    except ProjError:  # some transformations refuse a box: its corners will do for a message
+        xs, ys = transformer.transform(
+            [bounds[0], bounds[0], bounds[2], bounds[2]],
+            [bounds[1], bounds[3], bounds[1], bounds[3]],
+        )
+        lonlat = (min(xs), min(ys), max(xs), max(ys))
     return tuple(lonlat) if np.all(np.isfinite(lonlat)) else None
 
 
@@ -519,10 +570,11 @@ def _extract_shapefile(
 ) -> Path:
     """Unpack a zipped Shapefile into ``tmp`` after checking every member; return the .shp."""
     archive_source = BytesIO(source) if isinstance(source, bytes) else Path(source)
+    size = len(source) if isinstance(source, bytes) else Path(source).stat().st_size
     try:
         with zipfile.ZipFile(archive_source) as archive:
             members = archive.infolist()
-            _check_members(members, name, max_bytes)
+            _check_members(members, name, max_bytes, size)
             archive.extractall(tmp)
     except (zipfile.BadZipFile, zlib.error, EOFError) as e:
         raise UploadError(
@@ -534,6 +586,14 @@ def _extract_shapefile(
     shps = sorted(
         p for p in tmp.rglob("*") if p.suffix.lower() == ".shp" and "__MACOSX" not in p.parts
     )
+    nested = [m.filename for m in members if m.filename.lower().endswith(_ARCHIVES)]
+    if not shps and nested:
+        msg = (
+            f"{name}: expected the Shapefile's .shp, .shx, .dbf and .prj directly in the zip; "
+            f"got an archive inside it ({nested[0]!r}), which is not unpacked: unzip it first "
+            "and upload the inner zip"
+        )
+        raise UploadError(msg)
     if not shps:
         found = "only " + ", ".join(m.filename for m in members[:10]) if members else "no files"
         raise UploadError(
@@ -553,8 +613,18 @@ def _extract_shapefile(
     return shps[0]
 
 
-def _check_members(members: list[zipfile.ZipInfo], name: str, max_bytes: int) -> None:
-    """Refuse zip slip, symbolic links, encryption, too many members and zip bombs."""
+_ARCHIVES = (".zip", ".7z", ".rar", ".tar", ".gz", ".tgz", ".bz2", ".xz")
+
+
+def _check_members(
+    members: list[zipfile.ZipInfo], name: str, max_bytes: int, archive_bytes: int
+) -> None:
+    """Refuse zip slip, symbolic links, encryption, too many members and zip bombs.
+
+    Only the zip's directory is read: nothing is unpacked before these checks pass. The sizes
+    checked are the declared ones; :mod:`zipfile` stops a member at its declared size and
+    fails its CRC check if the data would unpack further.
+    """
     if len(members) > MAX_ZIP_MEMBERS:
         msg = f"{name}: expected at most {MAX_ZIP_MEMBERS} files in the zip, got {len(members)}"
         raise UploadError(msg)
@@ -580,6 +650,13 @@ def _check_members(members: list[zipfile.ZipInfo], name: str, max_bytes: int) ->
     total = sum(m.file_size for m in members)
     if total > limit:
         msg = f"{name}: expected at most {_size(limit)} unzipped, got {_size(total)}"
+        raise UploadError(msg)
+    if total > INFLATE_CHECK_BYTES and total > MAX_INFLATE_RATIO * archive_bytes:
+        msg = (
+            f"{name}: expected a zip that unpacks to at most {MAX_INFLATE_RATIO} times its "
+            f"size; its {_size(archive_bytes)} would unpack to {_size(total)} "
+            f"({total / max(archive_bytes, 1):,.0f} times): refused as a possible zip bomb"
+        )
         raise UploadError(msg)
 
 
@@ -663,13 +740,14 @@ def _read_csv(path: Path, name: str) -> tuple[gpd.GeoDataFrame, tuple[str, str]]
             f"{', '.join(map(str, frame.columns))}"
         )
         raise UploadError(msg)
-    attrs = {c: _typed(frame[c]) for c in frame.columns if c not in used}
+    attrs = {c: _typed(frame[c].map(_restore)) for c in frame.columns if c not in used}
     return gpd.GeoDataFrame(pd.DataFrame(attrs, index=frame.index), geometry=geoms), axes
 
 
 def _parse_wkt(column: pd.Series, name: str, label: str) -> np.ndarray:
     text = column.fillna("").str.strip().to_numpy(dtype=object)
-    geoms = shapely.from_wkt(text, on_invalid="ignore")
+    with np.errstate(invalid="ignore"):  # NaN coordinates are refused, by row, later
+        geoms = shapely.from_wkt(text, on_invalid="ignore")
     bad = np.flatnonzero(shapely.is_missing(geoms) & (text != ""))
     if bad.size:
         msg = (
@@ -767,12 +845,27 @@ def _csv_frame(gdf: gpd.GeoDataFrame) -> pd.DataFrame:
     """Attributes plus ``lon``/``lat`` for points, else WKT ``geometry`` and centroid lon/lat."""
     geoms = np.asarray(gdf.geometry.array)
     frame = pd.DataFrame(gdf.drop(columns=gdf.geometry.name))
+    for column in frame.columns:  # "=HYPERLINK(...)" is text, not a formula, in Excel
+        frame[column] = frame[column].map(_defuse)
     points = bool((shapely.get_type_id(geoms[~shapely.is_missing(geoms)]) == 0).all())
     if not points:
         frame["geometry"] = shapely.to_wkt(geoms, rounding_precision=-1)
         geoms = shapely.centroid(geoms)
     frame["lon"], frame["lat"] = shapely.get_x(geoms), shapely.get_y(geoms)
     return frame
+
+
+def _defuse(value: object) -> object:
+    """Quote text Excel would run as a formula; :func:`_restore` takes the quote off again."""
+    return "'" + value if isinstance(value, str) and FORMULA.match(value) else value
+
+
+def _restore(value: object) -> object:
+    return (
+        value[1:]
+        if isinstance(value, str) and FORMULA.match(value, 1) and value[0] == "'"
+        else value
+    )
 
 
 def _check_writable(gdf: gpd.GeoDataFrame) -> None:
@@ -797,7 +890,10 @@ def _sniff(name: str, suffix: str, head: bytes) -> None:
         ".gpkg": ("a GeoPackage (SQLite) database", head.startswith(b"SQLite format 3\x00")),
         ".zip": ("a zip archive", head.startswith((b"PK\x03\x04", b"PK\x05\x06"))),
         ".shp": ("a Shapefile .shp", head.startswith(b"\x00\x00\x27\x0a")),
-        ".kml": ("KML (XML) text starting with '<'", text.startswith(b"<")),
+        ".kml": (
+            "KML (XML) text starting with '<'",
+            text.startswith(b"<") and _describe(head) != "an HTML page",
+        ),
         ".csv": ("CSV text", _describe(head).startswith("text")),
     }[suffix]
     if not ok:
@@ -808,8 +904,17 @@ def _describe(head: bytes) -> str:
     for magic, what in _MAGIC.items():
         if head.startswith(magic):
             return what
+    if head.startswith(b"MZ") and b"\x00" in head:
+        return "a Windows program (EXE/DLL)"
     if b"\x00" in head:
         return "binary data"
+    if (
+        head.removeprefix(b"\xef\xbb\xbf")
+        .lstrip()
+        .lower()
+        .startswith((b"<!doctype html", b"<html"))
+    ):
+        return "an HTML page"
     return f"text starting with {head[:32].decode('utf-8', errors='replace')!r}"
 
 

@@ -317,7 +317,7 @@ BAD_INPUT: dict[str, BadCase] = {
     ),
     "vn2000-metres-declared-as-degrees": (
         lambda s: without_prj(s["zip"]), "w.zip", {"crs": "EPSG:4326"},
-        CRSError, "w.zip: the CRS EPSG:4326 .* projected metres; .* EPSG:9210",
+        CRSError, "w.zip: the CRS EPSG:4326 .* look like metres, e.g. VN-2000 .*EPSG:9210",
     ),
     "outside-vietnam": (
         lambda s: b"name,lon,lat\nBangkok,100.5018,13.7563\n", "w.csv", {},
