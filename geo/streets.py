@@ -38,6 +38,9 @@ pages with; it is not the ward's network and is labelled so wherever it is used.
 SAMPLE_SOURCE = "MẪU / SAMPLE: OpenStreetMap, trung tâm TP.HCM (Quận 3), không phải phường"
 OSM_LICENCE = "ODbL 1.0"
 OSM_ATTRIBUTION = "© OpenStreetMap contributors"
+PROLOG_BYTES = 64 * 1024
+"""How much of an .osm file is searched for a DOCTYPE before its <osm> element (expat's own
+limit on entity expansion guards the rest)."""
 
 
 def read_osm(path: str | os.PathLike[str]) -> nx.MultiDiGraph:
@@ -51,6 +54,16 @@ def read_osm(path: str | os.PathLike[str]) -> nx.MultiDiGraph:
     source = Path(path)
     if not source.is_file():
         raise UploadError(f"path: expected an existing .osm file, got {str(source)!r}")
+    with source.open("rb") as f:
+        head = f.read(PROLOG_BYTES)
+    prolog = head.split(b"<osm", 1)[0]
+    if b"<!DOCTYPE" in prolog or b"<!ENTITY" in prolog:
+        msg = (
+            f"{source.name}: expected OpenStreetMap XML, which has no DOCTYPE; got a DOCTYPE "
+            "declaration, refused because its entities can expand without bound or read "
+            "local files"
+        )
+        raise UploadError(msg)
     root_tag = None
     try:  # one streaming pass: well-formed to the end, and an <osm> document
         with source.open("rb") as f:
@@ -207,10 +220,12 @@ def save_streets(
     *,
     source: str,
     user: str,
+    role: str = "",
 ) -> int:
     """Store the segments as the ward's street layer (replacing the previous network).
 
-    Returns the number of segments written.
+    Returns the number of segments written. ``role`` is the writer's role, for the audit;
+    callers check it first (:func:`geo.floods.replace_network`).
     """
     missing = sorted(set(COLUMNS) - set(edges.columns))
     if missing:
@@ -219,7 +234,7 @@ def save_streets(
         raise GISInputError("edges: expected street segments, got none")
     return store.write_layer(
         STREETS_LAYER, edges, title="Đường phố (OpenStreetMap) / Streets", source=source,
-        licence=OSM_LICENCE, user=user, meta={"attribution": OSM_ATTRIBUTION},
+        licence=OSM_LICENCE, user=user, meta={"attribution": OSM_ATTRIBUTION}, role=role,
     )  # fmt: skip
 
 

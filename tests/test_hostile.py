@@ -12,23 +12,31 @@ import re
 import stat
 import struct
 import zipfile
+from collections.abc import Callable
 from io import BytesIO
 from pathlib import Path
 from typing import Any
 
 import geopandas as gpd
+import numpy as np
+import pandas as pd
 import pytest
+import rasterio
 import shapely
+from affine import Affine
+from rasterio.errors import NotGeoreferencedWarning
 from shapely.geometry import Point, box
 
-from geo import vnenc
+from geo import raster, streets, tables, vnenc
 from geo.errors import (
     CRSError,
     GeometryError,
+    GISInputError,
     SwappedAxesError,
     UploadError,
 )
 from geo.io import export_bytes, read_vector
+from ui import elevation as ui_elevation
 
 # A 10 m square in Thủ Thiêm (ward An Khánh), and a "bow tie" beside it.
 LON0, LAT0 = 106.7145, 10.7705
@@ -380,3 +388,202 @@ def test_legacy_dbf_beside_a_bare_shp_without_cpg_is_decoded(tmp_path: Path, enc
     assert result.encoding == encoding
     assert result.gdf["TEN_CHU"].tolist() == names
     assert any(vnenc.LABELS[encoding] in w for w in result.warnings)
+
+
+# --- OpenStreetMap files ------------------------------------------------------------------------
+
+OSM_WAY = (
+    b'<osm version="0.6"><node id="1" lat="10.780" lon="106.690"/>'
+    b'<node id="2" lat="10.781" lon="106.691"/><way id="3"><nd ref="1"/><nd ref="2"/>'
+    b'<tag k="highway" v="primary"/><tag k="name" v="&e;"/></way></osm>'
+)
+LAUGHS = b"".join(
+    b'<!ENTITY l%d "%s">' % (i, (b"&l%d;" % (i - 1)) * 10 if i else b"lol") for i in range(10)
+)
+DOCTYPES = {
+    "billion-laughs": b"<!DOCTYPE osm [" + LAUGHS + b'<!ENTITY e "&l9;">]>',
+    "xxe-file": b'<!DOCTYPE osm [<!ENTITY e SYSTEM "file:///etc/passwd">]>',
+    "xxe-url": b'<!DOCTYPE osm [<!ENTITY e SYSTEM "http://127.0.0.1:9/x">]>',
+    "internal-entity": '<!DOCTYPE osm [<!ENTITY e "Lê Lợi">]>'.encode(),
+}
+
+
+@pytest.mark.parametrize("case", list(DOCTYPES))
+def test_osm_with_a_doctype_is_refused_before_parsing(tmp_path: Path, case: str) -> None:
+    path = tmp_path / "phuong.osm"
+    path.write_bytes(b'<?xml version="1.0" encoding="UTF-8"?>\n' + DOCTYPES[case] + OSM_WAY)
+    with pytest.raises(UploadError) as caught:
+        streets.read_streets(path)
+    message = str(caught.value)
+    assert message.startswith("phuong.osm: expected OpenStreetMap XML, which has no DOCTYPE")
+    assert "expand without bound or read local files" in message
+
+
+def test_an_entity_bomb_past_the_prolog_scan_is_still_stopped_by_expat(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(streets, "PROLOG_BYTES", 16)  # the DOCTYPE lies beyond the scan
+    path = tmp_path / "bomb.osm"
+    path.write_bytes(b'<?xml version="1.0"?>\n' + DOCTYPES["billion-laughs"] + OSM_WAY)
+    with pytest.raises(UploadError, match=r"bomb\.osm: .* does not parse: limit on input amp"):
+        streets.read_osm(path)
+
+
+@pytest.fixture(scope="module")
+def sample_pbf(tmp_path_factory: pytest.TempPathFactory) -> bytes:
+    import osmium
+
+    path = tmp_path_factory.mktemp("pbf") / "sample.osm.pbf"
+    with osmium.SimpleWriter(str(path)) as writer:
+        for obj in osmium.FileProcessor(str(streets.SAMPLE_OSM)):
+            writer.add(obj)
+    return path.read_bytes()
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda pbf: np.random.default_rng(1).bytes(4096), "expected an OpenStreetMap PBF file"),
+        (lambda pbf: b"", "expected an OpenStreetMap PBF file"),
+        (lambda pbf: pbf[: len(pbf) // 2], "expected an OpenStreetMap PBF file"),
+        (lambda pbf: b"<osm version='0.6'></osm>", "expected an OpenStreetMap PBF file"),
+    ],
+    ids=["random-bytes", "empty", "truncated", "xml-named-pbf"],
+)
+def test_a_broken_pbf_is_refused(
+    tmp_path: Path, sample_pbf: bytes, make: Callable[[bytes], bytes], message: str
+) -> None:
+    path = tmp_path / "phuong.osm.pbf"
+    path.write_bytes(make(sample_pbf))
+    with pytest.raises(UploadError, match=r"^phuong\.osm\.pbf: " + message):
+        streets.read_streets(path)
+    assert list(tmp_path.iterdir()) == [path]  # nothing left beside it
+
+
+def test_the_sample_as_pbf_reads(tmp_path: Path, sample_pbf: bytes) -> None:
+    path = tmp_path / "phuong.osm.pbf"
+    path.write_bytes(sample_pbf)
+    assert streets.read_streets(path).number_of_edges() > 100  # the broken cases above can fail
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (OSM_WAY.replace(b"&e;", b"x")[:-40], "does not parse"),
+        (OSM_WAY.replace(b"&e;", b"x") + b"<osm/>", "does not parse: junk after document"),
+        (b"\xef\xbb\xbf<html><body>Not found</body></html>", "expected an <osm> document"),
+        (b'{"version": 0.6, "elements": []}', "does not parse: not well-formed"),
+    ],
+    ids=["truncated", "two-roots", "html", "osm-json"],
+)
+def test_malformed_osm_xml_is_refused(tmp_path: Path, content: bytes, message: str) -> None:
+    path = tmp_path / "phuong.osm"
+    path.write_bytes(content)
+    with pytest.raises(UploadError, match=r"^phuong\.osm: .*" + message):
+        streets.read_streets(path)
+
+
+# --- Rasters ------------------------------------------------------------------------------------
+
+UTM_ORIGIN = Affine(10.0, 0.0, 683000.0, 0.0, -10.0, 1193000.0)  # UTM 48N, Thủ Thiêm
+
+
+def write_tif(path: Path, data: np.ndarray, crs: str | None = "EPSG:32648") -> Path:
+    with rasterio.open(
+        path, "w", driver="GTiff", width=data.shape[1], height=data.shape[0], count=1,
+        dtype=data.dtype, crs=crs, transform=UTM_ORIGIN,
+    ) as dst:  # fmt: skip
+        dst.write(data, 1)
+    return path
+
+
+def test_a_huge_declared_raster_is_refused_before_a_cell_is_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "huge.tif"
+    with rasterio.open(
+        path, "w", driver="GTiff", width=200_000, height=100_000, count=1, dtype="float32",
+        crs="EPSG:32648", transform=UTM_ORIGIN, tiled=True, sparse_ok=True,
+    ):  # fmt: skip
+        pass  # a sparse file: a few kilobytes declaring 20 billion cells
+    assert path.stat().st_size < 10 * 1024**2
+
+    def no_read(*args: object) -> None:
+        raise AssertionError("cells were read before the size was checked")
+
+    monkeypatch.setattr(raster, "_elevation", no_read)
+    with pytest.raises(UploadError) as caught:
+        raster.read_dem(path)
+    assert str(caught.value).startswith(
+        "huge.tif: expected at most 40,000,000 cells, got 200,000 × 100,000 = 20,000,000,000"
+    )
+
+
+@pytest.mark.parametrize("fill", [np.nan, np.inf])
+def test_a_raster_of_only_nan_without_nodata_is_refused(tmp_path: Path, fill: float) -> None:
+    path = write_tif(tmp_path / "nan.tif", np.full((4, 4), fill, np.float32))
+    with pytest.raises(GISInputError, match=r"^nan\.tif: expected elevations, got no data in"):
+        raster.read_dem(path)
+
+
+@pytest.mark.parametrize(
+    ("content", "error", "message"),
+    [
+        (HTML, UploadError, r"page\.tif: expected a GeoTIFF .* could not be read"),
+        (b"II*\x00" + bytes(60), UploadError, r"page\.tif: expected a GeoTIFF .* could not be"),
+        (PNG, UploadError, r"page\.tif: expected a GeoTIFF .* could not be read"),
+    ],
+    ids=["html", "truncated-tiff-header", "png-header"],
+)
+def test_a_tif_that_is_not_a_raster_is_refused(
+    tmp_path: Path, content: bytes, error: type[Exception], message: str
+) -> None:
+    path = tmp_path / "page.tif"
+    path.write_bytes(content)
+    with pytest.raises(error, match=message):
+        raster.read_dem(path)
+
+
+def test_a_real_png_image_uploaded_as_dem_is_refused_for_its_missing_crs(tmp_path: Path) -> None:
+    path = tmp_path / "anh.tif"
+    with (
+        pytest.warns(NotGeoreferencedWarning),
+        rasterio.open(path, "w", driver="PNG", width=4, height=4, count=1, dtype="uint8") as dst,
+    ):
+        dst.write(np.zeros((4, 4), np.uint8), 1)
+    with pytest.raises(CRSError, match=r"anh\.tif: no CRS: expected a GeoTIFF that declares"):
+        raster.read_dem(path)
+
+
+# --- CSV exports: formula injection -------------------------------------------------------------
+
+
+def test_layer_csv_export_defuses_formulas_and_reads_back_exactly() -> None:
+    gdf = gpd.GeoDataFrame(
+        {"ghi_chu": list(FORMULAS), "so": range(len(FORMULAS))},
+        geometry=[Point(LON0 + i * 1e-4, LAT0) for i in range(len(FORMULAS))],
+        crs=4326,
+    )
+    data, name, _ = export_bytes(gdf, "csv", name="thua")
+    cells = pd.read_csv(BytesIO(data), dtype=str, encoding="utf-8-sig")["ghi_chu"].tolist()
+    assert cells == ["'" + f for f in FORMULAS]  # a spreadsheet shows them as text
+    back = read_vector(data, filename=name)
+    assert back.gdf["ghi_chu"].tolist() == list(FORMULAS)
+    assert back.gdf["so"].tolist() == list(range(len(FORMULAS)))
+
+
+def test_a_hand_made_csv_keeps_its_quotes_and_formulas_as_typed() -> None:
+    text = "name,lon,lat\n'tên,106.7,10.78\n=1+1,106.7,10.78\n".encode()
+    assert read_vector(text, filename="w.csv").gdf["name"].tolist() == ["'tên", "=1+1"]
+
+
+@pytest.mark.parametrize(
+    "to_csv",
+    [tables.to_csv, ui_elevation.csv_bytes],
+    ids=["tables.to_csv", "ui.elevation.csv_bytes"],
+)
+def test_table_csv_downloads_defuse_formulas(to_csv: Callable[[pd.DataFrame], bytes]) -> None:
+    frame = pd.DataFrame({"name": list(FORMULAS), "length_m": [1.5] * len(FORMULAS)})
+    cells = pd.read_csv(BytesIO(to_csv(frame)), dtype=str, encoding="utf-8-sig")
+    assert all(cell.startswith("'") for cell in cells["name"])
+    assert cells["length_m"].tolist() == ["1.5"] * len(FORMULAS)  # numbers untouched

@@ -473,5 +473,8 @@ def set_defaults(key: DemKey, threshold: float, level: float, bounds: tuple[floa
 
 
 def csv_bytes(frame: pd.DataFrame) -> bytes:
-    """A table as CSV with a byte-order mark, so Excel reads the Vietnamese names."""
-    return frame.to_csv(index=False).encode("utf-8-sig")
+    """A table as CSV with a byte-order mark, so Excel reads the Vietnamese names; a street
+    name Excel would run as a formula (``=HYPERLINK(...)`` from OSM) is quoted as text."""
+    from geo.tables import to_csv
+
+    return to_csv(frame)
