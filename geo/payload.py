@@ -106,8 +106,8 @@ def prepare_for_web(
 
     Geometries are simplified by half a screen pixel at ``zoom`` (topology kept),
     coordinates are rounded to ``precision`` decimals (6 is about 0.1 m), only
-    ``fields`` are kept, plus ``fid``, and every string value is HTML-escaped so that
-    popups and tooltips, which insert values as HTML, show it as text.
+    ``fields`` are kept, plus ``fid``, and every string value and field name is HTML-escaped
+    so that popups and tooltips, which insert values as HTML, show it as text.
 
     Parameters
     ----------
@@ -157,7 +157,8 @@ def prepare_for_web(
         if geom is None or geom.is_empty:
             continue
         fid = _jsonable(fids[i])
-        props = {name: _jsonable(columns[name][i]) for name in kept}
+        # names too: a column called "</script>..." must not end the map's <script> block
+        props = {html.escape(name): _jsonable(columns[name][i]) for name in kept}
         props["fid"] = fid
         features.append(
             {

@@ -8,14 +8,17 @@ store tests run on GeoPackage and PostGIS.
 
 from __future__ import annotations
 
+import hashlib
 import re
 import stat
 import struct
 import zipfile
 from collections.abc import Callable
+from datetime import date, datetime, timedelta
 from io import BytesIO
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import geopandas as gpd
 import numpy as np
@@ -25,18 +28,24 @@ import rasterio
 import shapely
 from affine import Affine
 from rasterio.errors import NotGeoreferencedWarning
-from shapely.geometry import Point, box
+from shapely.geometry import LineString, Point, box
 
-from geo import raster, streets, tables, vnenc
+from geo import clearance, floods, raster, streets, tables, vnenc
+from geo.attachments import check_file
 from geo.errors import (
     CRSError,
     GeometryError,
     GISInputError,
+    NotFoundError,
     SwappedAxesError,
     UploadError,
 )
 from geo.io import export_bytes, read_vector
+from geo.store import FeatureUpdate, Store
+from layers import generic
+from layers._parcels import parcel_spec
 from ui import elevation as ui_elevation
+from ui.mapview import build_map
 
 # A 10 m square in Thủ Thiêm (ward An Khánh), and a "bow tie" beside it.
 LON0, LAT0 = 106.7145, 10.7705
@@ -587,3 +596,289 @@ def test_table_csv_downloads_defuse_formulas(to_csv: Callable[[pd.DataFrame], by
     cells = pd.read_csv(BytesIO(to_csv(frame)), dtype=str, encoding="utf-8-sig")
     assert all(cell.startswith("'") for cell in cells["name"])
     assert cells["length_m"].tolist() == ["1.5"] * len(FORMULAS)  # numbers untouched
+
+
+# --- Text fields: parcel records and flood reports, through the store -----------------------------
+
+PARCEL_TEXT = [f.name for f in clearance.FIELDS if f.kind == "text" and f.name not in
+               ("map_sheet", "parcel_no", *clearance.COMPUTED)]  # fmt: skip
+
+
+def minimal_pdf() -> bytes:
+    body = [b"<< /Type /Catalog /Pages 2 0 R >>", b"<< /Type /Pages /Kids [] /Count 0 >>"]
+    out = bytearray(b"%PDF-1.7\n")
+    offsets = []
+    for number, obj in enumerate(body, start=1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n%s\nendobj\n" % (number, obj)
+    xref = len(out)
+    out += b"xref\n0 3\n0000000000 65535 f \n" + b"".join(b"%010d 00000 n \n" % o for o in offsets)
+    out += b"trailer\n<< /Size 3 /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % xref
+    return bytes(out)
+
+
+def parcels_with(text: str) -> gpd.GeoDataFrame:
+    record = clearance.normalize_record(
+        {"map_sheet": "12", "parcel_no": "7", **dict.fromkeys(PARCEL_TEXT, text)}, partial=True
+    )
+    record["stage"] = clearance.FIRST_STAGE
+    return gpd.GeoDataFrame([record], geometry=[SQUARE], crs=4326)
+
+
+def snapshot(store: Store) -> tuple[Any, ...]:
+    infos = store.list_layers()
+    return (
+        infos,
+        {i.layer_id: store.read_layer(i.layer_id).to_json() for i in infos},
+        {i.layer_id: store.history(i.layer_id).to_json() for i in infos},
+    )
+
+
+@pytest.mark.parametrize("text", SQL + XSS)
+def test_hostile_text_in_every_parcel_field_round_trips(store: Store, text: str) -> None:
+    store.apply_edits(
+        clearance.PARCELS_LAYER, inserts=parcels_with(text), user=text, reason=text, title=text,
+        source=text, licence=text, meta={"kind": "parcels"},
+    )  # fmt: skip
+    frame = store.read_layer(clearance.PARCELS_LAYER)
+    assert frame.loc[1, PARCEL_TEXT].tolist() == [text] * len(PARCEL_TEXT)
+    info = store.layer_info(clearance.PARCELS_LAYER)
+    assert (info.title, info.source, info.licence, info.updated_by) == (text,) * 4
+    edited = clearance.edit_parcel(
+        store, clearance.PARCELS_LAYER, 1, {"note": text + "!"}, expected_version=1, user=text,
+        role="editor", reason=text,
+    )  # fmt: skip
+    assert edited.props["note"] == text + "!"
+    last = store.history(clearance.PARCELS_LAYER, 1).iloc[-1]
+    assert (last["changed_by"], last["reason"]) == (text, text)
+    # the search box: the text finds nothing, and no wildcard finds the parcel
+    for key in (f"{text}/{text}", f"12/{text}", "%/%", "_/_", "12/%"):
+        with pytest.raises(NotFoundError, match=r"^key: no parcel "):
+            clearance.find_parcel(frame, key)
+    assert clearance.find_parcel(frame, "12/7") == 1
+    assert [i.layer_id for i in store.list_layers()] == [clearance.PARCELS_LAYER]
+
+
+@pytest.mark.parametrize("text", SQL + XSS)
+def test_hostile_attachment_names_round_trip(store: Store, text: str) -> None:
+    store.write_layer(clearance.PARCELS_LAYER, parcels_with("x"))
+    pdf = minimal_pdf()
+    attached = clearance.attach(
+        store, clearance.PARCELS_LAYER, 1, pdf, text + ".pdf", user=text, role="editor",
+        max_bytes=10_000,
+    )  # fmt: skip
+    checked = check_file(pdf, text + ".pdf")
+    assert attached.filename == checked.filename
+    assert "/" not in attached.filename and "\\" not in attached.filename
+    listed = store.list_attachments(clearance.PARCELS_LAYER, 1)
+    assert [(a.filename, a.created_by) for a in listed] == [(checked.filename, text)]
+    assert store.read_attachment(attached.id)[1] == pdf
+    assert [i.layer_id for i in store.list_layers()] == [clearance.PARCELS_LAYER]
+
+
+NUL_WRITES: dict[str, Callable[[Store], object]] = {
+    "layer-title": lambda s: s.write_layer("nul", parcels_with("x"), title="tên\x00"),
+    "layer-source": lambda s: s.write_layer("nul", parcels_with("x"), source="nguồn\x00"),
+    "layer-user": lambda s: s.write_layer("nul", parcels_with("x"), user="u\x00"),
+    "layer-meta": lambda s: s.write_layer("nul", parcels_with("x"), meta={"m": "a\x00"}),
+    "attribute": lambda s: s.write_layer("nul", parcels_with("x").assign(note="a\x00b")),
+    "column-name": lambda s: s.write_layer("nul", parcels_with("x").assign(**{"c\x00": 1})),
+    "update-props": lambda s: s.update_feature(
+        "base", 1, expected_version=1, props={"note": "a\x00"}, user="u"
+    ),
+    "update-user": lambda s: s.update_feature(
+        "base", 1, expected_version=1, props={"note": "b"}, user="u\x00"
+    ),
+    "update-reason": lambda s: s.update_feature(
+        "base", 1, expected_version=1, props={"note": "b"}, user="u", reason="r\x00"
+    ),
+    "edits-reason": lambda s: s.apply_edits(
+        "base", updates=[FeatureUpdate(1, 1, {"note": "b"}, reason="r\x00")], user="u"
+    ),
+    "attachment-name": lambda s: s.add_attachment(
+        "base", 1, filename="a\x00.pdf", mime="application/pdf", data=b"%PDF",
+        sha256=hashlib.sha256(b"%PDF").hexdigest(), user="u",
+    ),
+    "parcel-field": lambda s: clearance.edit_parcel(
+        s, "parcels", 1, {"holder": "a\x00"}, expected_version=1, user="u", role="editor"
+    ),
+}  # fmt: skip
+
+
+NUL_OPEN = {"layer-title", "layer-source", "layer-user", "layer-meta", "update-user",
+            "update-reason", "edits-reason"}  # fmt: skip
+"""Open (geo/store_sql.py): GeoPackage keeps these NUL, PostGIS fails with a raw psycopg error."""
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        pytest.param(
+            case,
+            marks=pytest.mark.xfail(
+                strict=True, reason="open: store_sql.py does not check title, source, user, "
+                "reason or meta for NUL",
+            ),
+        ) if case in NUL_OPEN else case
+        for case in NUL_WRITES
+    ],
+)  # fmt: skip
+def test_nul_is_refused_by_the_store_with_nothing_written(store: Store, case: str) -> None:
+    """PostgreSQL cannot store NUL in text: both backends refuse it the same clear way."""
+    store.write_layer("base", parcels_with("x"))
+    store.write_layer("parcels", parcels_with("x"))
+    before = snapshot(store)
+    with pytest.raises(GISInputError, match=r"NUL|\\x00"):
+        NUL_WRITES[case](store)
+    assert snapshot(store) == before
+
+
+@pytest.mark.parametrize("text", SQL)
+def test_hostile_filters_are_refused_or_match_nothing(store: Store, text: str) -> None:
+    store.write_layer("base", parcels_with("x"))
+    before = snapshot(store)
+    with pytest.raises(GISInputError):
+        store.read_layer("base", bbox=(text, 10.0, 107.0, 11.0))  # type: ignore[arg-type]
+    with pytest.raises((GISInputError, NotFoundError), match=r"^layer_id: "):
+        store.read_layer(text)  # "_" is a valid id: no such layer
+    with pytest.raises(GISInputError, match=r"^columns: layer 'base' has no columns \["):
+        store.read_layer("base", columns=[text, "holder"])
+    assert list(store.read_layer("base", columns=["holder"]).columns) == [
+        "holder", "_version", "geometry"
+    ]  # fmt: skip
+    assert snapshot(store) == before
+
+
+@pytest.mark.parametrize("call", ["history", "get_feature"])
+@pytest.mark.xfail(strict=True, reason="open: store_sql.py does int(fid), not int_fid(fid)")
+def test_a_text_fid_is_refused_clearly(store: Store, call: str) -> None:
+    """Today a raw ValueError 'invalid literal for int()'; never SQL, but not a clear message."""
+    store.write_layer("base", parcels_with("x"))
+    with pytest.raises(GISInputError, match=r"^fid: expected an integer feature id"):
+        getattr(store, call)("base", "1 OR 1=1")
+
+
+def test_street_lookup_takes_metacharacters_literally() -> None:
+    segments = gpd.GeoDataFrame(
+        {
+            "segment_id": ["1-2-0", "3-4-0", "5-6-0"],
+            "u": [1, 3, 5], "v": [2, 4, 6],
+            "name": ["Lê Lợi", "O'Brien; DROP TABLE features", "<script>alert(1)</script>"],
+        },
+        geometry=[LineString([(106.70 + i / 1000, 10.77), (106.70 + i / 1000, 10.771)])
+                  for i in range(3)],
+        crs=4326,
+    )  # fmt: skip
+    index = floods.SegmentIndex(segments)
+    assert index.street("đường lê lợi") == ["1-2-0"]
+    assert index.street("O'Brien; DROP TABLE features") == ["3-4-0"]
+    assert index.street("<script>alert(1)</script>") == ["5-6-0"]
+    for wildcard in ("%", "_", "*", "'", "--"):
+        with pytest.raises(GISInputError, match=r"^name: expected a street name"):
+            index.street(wildcard)
+    assert index.street("Lê%") == []
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("10.78,106.69'; DROP TABLE features; --", r"expected LAT,LON such as"),
+        ("<script>alert(1)</script>", r"expected LAT,LON such as"),
+        ("10.78,106.69,5", r"expected LAT,LON such as"),
+        ("", r"expected LAT,LON such as"),
+        ("10.78\x00,106.69", r"expected LAT,LON such as"),
+        ("nan,nan", r"expected latitude -90\.\.90 and longitude -180\.\.180"),
+        ("inf,106.69", r"expected latitude -90\.\.90"),
+        ("106.69,10.78", r"'106\.69,10\.78' looks like LON,LAT; give latitude first \(10\.78,"),
+    ],
+)
+def test_typed_coordinates_are_refused_with_the_field_named(text: str, message: str) -> None:
+    with pytest.raises(GISInputError, match=r"^start: " + message):
+        floods.parse_latlon(text, "start")
+
+
+# --- HTML and script: escaped wherever shown ------------------------------------------------------
+
+
+def decoded(html: str) -> str:
+    """The map's HTML with JSON ``\\uXXXX`` escapes decoded, as a browser reads it."""
+    return re.sub(r"\\u([0-9a-fA-F]{4})", lambda m: chr(int(m.group(1), 16)), html)
+
+
+def assert_no_live_markup(html: str) -> None:
+    for raw in (html, decoded(html)):
+        assert "<script>alert(1)</script>" not in raw
+        assert "<img src=x" not in raw
+        assert not re.search(r"""(href|src|action)\s*=\s*["']?\s*javascript:""", raw, re.I)
+
+
+def test_hostile_parcel_records_and_layer_names_are_inert_on_the_map(tmp_path: Path) -> None:
+    from geo.store import open_store
+    from ui.parcels import stage_label
+
+    hostile = " | ".join(XSS)
+    with open_store(str(tmp_path / "s.gpkg")) as store:
+        store.write_layer("parcels", parcels_with(hostile), title=hostile, source=hostile)
+        parcels = clearance.annotate(store.read_layer("parcels"), date(2026, 1, 1))
+        parcels["stage_label"] = parcels["stage"].map(lambda c: stage_label(c, "vi"))
+        titles = {"vi": hostile, "en": hostile}
+        spec = parcel_spec("parcels", titles, hostile, hostile, 40)
+        other = generic("imported", hostile, [hostile, "holder"], source=hostile)
+        frame = parcels[["holder", "geometry"]].assign(**{hostile: hostile})
+        fmap = build_map(
+            {"parcels": parcels, "imported": frame}, specs=[spec, other], focus=hostile
+        )
+        html = fmap.get_root().render()
+    assert_no_live_markup(html)
+    shown = decoded(html)
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in shown  # the text is there, as text
+    assert "&quot;&gt;&lt;img src=x onerror=alert(1)&gt;" in shown
+
+
+def test_hostile_flood_reports_are_inert_on_the_map_and_in_the_feeds(tmp_path: Path) -> None:
+    from geo import cap
+    from geo.store import open_store
+    from ui.flood_panels import reports_for_map
+
+    hostile = " | ".join(XSS)
+    snap = floods.Snap(["1-2-0"], hostile, Point(LON0, LAT0), 0.0)
+    with open_store(str(tmp_path / "s.gpkg")) as store:
+        floods.add_report(
+            store, snap, user=hostile, role="editor", depth_cm=40, note=hostile,
+            observed_at=floods.now_local() - timedelta(minutes=5), source="field_officer",
+        )  # fmt: skip
+        reports = floods.read_reports(store)
+    assert reports.iloc[0][["street", "note", "reporter"]].tolist() == [hostile] * 3
+    html = build_map({"flood_reports": reports_for_map(reports, "vi")}).get_root().render()
+    assert_no_live_markup(html)
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in decoded(html)
+    line = LineString([(LON0, LAT0), (LON0 + 0.001, LAT0)])
+    state = gpd.GeoDataFrame(
+        {"segment_id": ["1-2-0"], "name": [hostile], "depth_cm": [40.0],
+         "depth_class": ["10-70"], "closed": [False], "confirmed": [False], "reports": [1],
+         "report_ids": ["1"], "since": ["2026-10-14T16:50:00+07:00"],
+         "until": ["2026-10-14T20:00:00+07:00"], "sources": ["field_officer"]},
+        geometry=[line], crs=4326,
+    )  # fmt: skip
+    at = datetime(2026, 10, 14, 17, 0, tzinfo=ZoneInfo("Asia/Ho_Chi_Minh"))
+    xml = cap.to_cap(state, at=at, sender="ubnd.example.vn", ward_name=hostile)
+    cap.validate_cap(xml)
+    assert b"<script>" not in xml and b"<img" not in xml
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in xml.decode()
+    feed = cap.to_geojson(state, at=at, ward_name=hostile)  # served as JSON data, verbatim
+    assert (feed["ward"], feed["features"][0]["properties"]["name"]) == (hostile, hostile)
+
+
+def test_field_names_are_escaped_like_values_for_the_web() -> None:
+    """Regression: a column named "</script>..." ended the map's script block (values were
+    escaped, names were not)."""
+    from geo.payload import prepare_for_web
+
+    name = "</script><script>alert(1)</script>"
+    gdf = gpd.GeoDataFrame({name: ["<b>x</b>"], "plain": [1]}, geometry=[SQUARE], crs=4326)
+    props = prepare_for_web(gdf, zoom=16, fields=[name, "plain"])["features"][0]["properties"]
+    assert props == {
+        "&lt;/script&gt;&lt;script&gt;alert(1)&lt;/script&gt;": "&lt;b&gt;x&lt;/b&gt;",
+        "plain": 1,
+        "fid": 0,
+    }

@@ -400,7 +400,7 @@ def build_map(
         present = set()
         for feature in payload["features"]:
             present.update(feature["properties"])
-        popup_fields = [(f, lab) for f, lab in spec.popup_fields if f in present]
+        popup_fields = [(f, lab) for f, lab in spec.popup_fields if html.escape(f) in present]
         marker = folium.CircleMarker(radius=spec.marker_radius) if spec.marker_radius else None
         geojson = folium.GeoJson(
             payload,
@@ -414,7 +414,7 @@ def build_map(
             zoom_on_click=False,
         )
         if popup_fields and payload["features"]:
-            names = [f for f, _ in popup_fields]
+            names = [html.escape(f) for f, _ in popup_fields]  # as prepare_for_web names them
             labels = [html.escape(lab.get(lang) or lab["vi"]) for _, lab in popup_fields]
             folium.GeoJsonTooltip(fields=names[:1], labels=False, sticky=True).add_to(geojson)
             if popups:
