@@ -8,10 +8,22 @@ from typing import Any
 import numpy as np
 import psycopg
 import shapely
+from psycopg.conninfo import conninfo_to_dict
 
 from geo.errors import StoreError
 from geo.store import BBox
 from geo.store_sql import SQLStore
+
+CONNECT_TIMEOUT_S = 5
+CONNECT_OPTIONS: dict[str, Any] = {
+    "connect_timeout": CONNECT_TIMEOUT_S,
+    "keepalives": 1,
+    "keepalives_idle": 20,
+    "keepalives_interval": 5,
+    "keepalives_count": 3,
+    "tcp_user_timeout": 30_000,
+}
+"""libpq options of every connection: fail fast when the server is gone."""
 
 
 class PostGISStore(SQLStore):
@@ -24,11 +36,36 @@ class PostGISStore(SQLStore):
     lock_clause = " FOR UPDATE OF f"
 
     def _connect(self) -> psycopg.Connection[Any]:
+        """Connect, giving up after ``CONNECT_TIMEOUT_S``; TCP keepalives notice a server
+        that vanished without closing the connection (a power cut, a cable) within a minute
+        instead of the kernel's two hours."""
         try:
-            return psycopg.connect(self.url, connect_timeout=10)
+            return psycopg.connect(self.url, **CONNECT_OPTIONS)
         except psycopg.OperationalError as e:
-            safe = self.url.split("@")[-1]
-            raise StoreError(f"url: could not connect to PostGIS at {safe}: {e}") from e
+            reason = str(e).strip().removeprefix("connection is bad: ")
+            msg = f"the database at {self._where()} is not reachable: {reason}; retrying on the "
+            raise StoreError(msg + "next action") from e
+
+    def _where(self) -> str:
+        """``host:port`` of the server (the socket folder for a local socket), no password."""
+        try:
+            info = conninfo_to_dict(self.url)
+        except psycopg.Error:
+            return self.url.split("@")[-1]
+        host = str(info.get("host") or info.get("hostaddr") or "localhost")
+        return f"{host}:{info.get('port') or 5432}"
+
+    def _conn_lost(self, conn: Any) -> bool:
+        return bool(conn.closed or conn.broken)
+
+    def _is_disconnect(self, error: BaseException, conn: Any) -> bool:
+        """A lost server breaks the connection; other operational errors (a deadlock, a
+        cancelled statement) leave it usable and are not disconnections."""
+        return isinstance(error, psycopg.Error) and bool(conn.closed or conn.broken)
+
+    def _ping(self, conn: Any) -> None:
+        conn.execute("SELECT 1")
+        conn.rollback()
 
     def _begin(self, cur: Any) -> None:
         """psycopg opens a transaction on the first statement."""

@@ -9,8 +9,9 @@ import math
 import numbers
 import re
 import threading
+import time
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -21,7 +22,7 @@ import shapely
 from shapely.geometry.base import BaseGeometry
 
 from geo.crs import to_wgs84
-from geo.errors import ConflictError, CRSError, GISInputError, NotFoundError
+from geo.errors import ConflictError, CRSError, GISInputError, NotFoundError, StoreError
 from geo.migrations import LATEST, MIGRATIONS, Dialect
 from geo.store import (
     Attachment,
@@ -203,38 +204,135 @@ class SQLStore(Store):
     def _load_json(self, value: Any) -> Any:
         return json.loads(value) if isinstance(value, str | bytes) else value
 
+    # --- connection health (a database server may restart under a running app) ----------
+    PING_AFTER_S = 1.0
+    """A connection idle this long is checked with a ping before its next use."""
+
+    def _conn_lost(self, conn: Any) -> bool:
+        """Whether ``conn`` is known to be unusable (closed, or broken by a lost server)."""
+        return False
+
+    def _is_disconnect(self, error: BaseException, conn: Any) -> bool:
+        """Whether ``error``, raised while using ``conn``, means the connection is gone."""
+        return False
+
+    def _ping(self, conn: Any) -> None:
+        """A round trip that fails if the server went away (no-op for an embedded store)."""
+
+    def _unreachable(self, error: BaseException, what: str) -> StoreError:
+        """The plain message for a lost database, after dropping the dead connection."""
+        self._discard()
+        return StoreError(
+            f"the database at {self._where()} is not reachable: {what}: "
+            f"{str(error).strip() or type(error).__name__}; retrying on the next action"
+        )
+
+    def _where(self) -> str:
+        """Where the database is, without credentials, for messages."""
+        return self.url
+
+    def _discard(self) -> None:
+        """Forget the connection (closing it quietly): the next use opens a fresh one."""
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            with suppress(Exception):  # it is dead already; nothing to save
+                conn.close()
+
     @property
     def conn(self) -> Any:
-        """The open connection (opened on first use)."""
-        if self._conn is None:
-            self._conn = self._connect()
-        return self._conn
+        """The open connection, opened on first use and again after it was lost."""
+        with self._lock:
+            if self._conn is not None and self._conn_lost(self._conn):
+                self._discard()
+            if self._conn is None:
+                self._conn = self._connect()
+                self._used_at = time.monotonic()
+            return self._conn
+
+    def _checked_conn(self) -> Any:
+        """The connection, pinged first if it sat idle: a server restarted meanwhile is
+        noticed before any statement of the caller runs, so it costs one reconnect, not an
+        error. Raises ``StoreError`` when the server cannot be reached."""
+        conn = self.conn
+        if time.monotonic() - getattr(self, "_used_at", 0.0) > self.PING_AFTER_S:
+            try:
+                self._ping(conn)
+            except Exception as e:
+                if not self._is_disconnect(e, conn):
+                    raise
+                self._discard()
+                conn = self.conn  # one fresh connection; StoreError if the server is down
+        return conn
 
     @contextmanager
     def _read(self) -> Iterator[Any]:
         with self._lock:
-            cur = self.conn.cursor()
+            conn = self._checked_conn()
+            cur = conn.cursor()
             try:
                 yield cur
+            except Exception as e:
+                if self._is_disconnect(e, conn):
+                    raise self._unreachable(e, "the connection was lost during a read") from e
+                raise
             finally:
-                cur.close()
-                if self.dialect == "postgresql":
-                    self.conn.rollback()  # end the implicit read transaction
+                self._close_quietly(cur)
+                if self.dialect == "postgresql" and self._conn is conn:
+                    self._end_read(conn)  # end the implicit read transaction
+                self._used_at = time.monotonic()
+
+    def _end_read(self, conn: Any) -> None:
+        try:
+            conn.rollback()
+        except Exception as e:
+            if not self._is_disconnect(e, conn):
+                raise
+            self._discard()
+
+    @staticmethod
+    def _close_quietly(cur: Any) -> None:
+        with suppress(Exception):  # a cursor of a lost connection
+            cur.close()
 
     @contextmanager
     def _write(self) -> Iterator[Any]:
+        """One write transaction. If the server goes away during it, ``StoreError`` says so;
+        a failed write is never retried here: only the caller knows whether to repeat it."""
         with self._lock:
-            cur = self.conn.cursor()
-            self._begin(cur)
+            conn = self._checked_conn()
+            cur = conn.cursor()
+            begun = False
             try:
+                self._begin(cur)
+                begun = True
                 yield cur
-            except BaseException:
-                self.conn.rollback()
+            except BaseException as e:
+                lost = self._is_disconnect(e, conn)
+                if begun and not lost:
+                    try:
+                        conn.rollback()
+                    except Exception as rollback_error:
+                        if not self._is_disconnect(rollback_error, conn):
+                            raise
+                        lost = True
+                if lost:
+                    what = "the connection was lost during a write, which was not saved"
+                    raise self._unreachable(e, what) from e
                 raise
             else:
-                self.conn.commit()
+                try:
+                    conn.commit()
+                except Exception as e:
+                    if self._is_disconnect(e, conn):
+                        what = (
+                            "the connection was lost while saving: the change may or may not "
+                            "have been saved, check before repeating it"
+                        )
+                        raise self._unreachable(e, what) from e
+                    raise
             finally:
-                cur.close()
+                self._close_quietly(cur)
+                self._used_at = time.monotonic()
 
     def close(self) -> None:
         """Close the connection; the store reopens it on next use."""
