@@ -13,7 +13,7 @@ from typing import Any, TextIO
 
 import pandas as pd
 
-from geo import cli_dem, cli_floods, cli_parcels, io, wards
+from geo import cli_backup, cli_dem, cli_floods, cli_parcels, io, wards
 from geo.config import Settings, load_settings
 from geo.errors import (
     ConfigError,
@@ -78,6 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
     cli_parcels.add_parser(sub)
     cli_floods.add_parser(sub)
     cli_dem.add_parser(sub)
+    cli_backup.add_parser(sub)
     return parser
 
 
@@ -91,9 +92,12 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int
     args = build_parser().parse_args(argv)
     try:
         settings = _settings(args)
-        with open_store(settings.db_url) as store:
-            wards.seed_store(store, settings.profile)
-            result = args.func(args, settings, store)
+        if getattr(args, "opens_store", False):  # backup, restore: the store as it is
+            result = args.func(args, settings, None)
+        else:
+            with open_store(settings.db_url) as store:
+                wards.seed_store(store, settings.profile)
+                result = args.func(args, settings, store)
     except NotFoundError as e:
         return _fail(e, EXIT_NOT_FOUND)
     except ConflictError as e:

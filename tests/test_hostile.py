@@ -9,13 +9,14 @@ store tests run on GeoPackage and PostGIS.
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 import stat
 import struct
 import zipfile
 from collections.abc import Callable
 from datetime import date, datetime, timedelta
-from io import BytesIO
+from io import BytesIO, StringIO
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -882,3 +883,109 @@ def test_field_names_are_escaped_like_values_for_the_web() -> None:
         "plain": 1,
         "fid": 0,
     }
+
+
+# --- Command line arguments ---------------------------------------------------------------------
+
+
+@pytest.fixture
+def cli_db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    path = tmp_path / "cli.gpkg"
+    monkeypatch.setenv("GIS_DB", str(path))
+    monkeypatch.setenv("GIS_ROLE", "admin")
+    monkeypatch.setenv("GIS_CONFIG", str(tmp_path / "none.toml"))
+    (tmp_path / "none.toml").write_text("", encoding="utf-8")
+    return path
+
+
+def cli(*argv: str) -> tuple[int, Any]:
+    from geo.cli import main
+
+    out = StringIO()
+    code = main(["--json", *argv], out=out)
+    return code, json.loads(out.getvalue()) if code == 0 else None
+
+
+@pytest.mark.parametrize(
+    ("extra", "content", "message"),
+    [
+        (["--layer", "x'; DROP TABLE features; --"], None, "layer_id: expected lowercase"),
+        (["--layer", "ok", "--crs", "EPSG:4326'; DROP TABLE layers; --"], None, "crs: expected"),
+        (["--layer", "ok", "--crs", "<script>"], None, "crs: expected"),
+        (["--layer", "ok"], "bomb", "refused as a possible zip bomb"),
+        (["--layer", "ok"], "slip", "(zip slip)"),
+        (["--layer", "ok"], "france", "expected data in Vietnam"),
+    ],
+    ids=["sql-layer-id", "sql-crs", "html-crs", "zip-bomb", "zip-slip", "france"],
+)
+def test_cli_import_refuses_hostile_arguments_and_files_leaving_the_store_as_it_was(
+    cli_db: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+    extra: list[str], content: str | None, message: str,
+) -> None:  # fmt: skip
+    files = {
+        None: geojson(SQUARE),
+        "bomb": zipped([("w.shp", bytes(40_000_000)), ("w.shx", b""), ("w.dbf", b"")]),
+        "slip": zipped([("../../w.shp", b"x")]),
+        "france": geojson(PARIS.buffer(0.001)),
+    }
+    path = tmp_path / ("in.zip" if content in ("bomb", "slip") else "in.geojson")
+    path.write_bytes(files[content])
+    _, before = cli("layers")
+    capsys.readouterr()
+    assert cli("import", str(path), *extra)[0] == 2
+    assert message in capsys.readouterr().err
+    assert cli("layers")[1] == before
+    assert not (tmp_path.parent / "w.shp").exists()
+
+
+@pytest.mark.parametrize("text", [XSS[0], SQL[0], SQL[3]])
+def test_cli_import_keeps_hostile_titles_and_sources_verbatim(
+    cli_db: Path, tmp_path: Path, text: str
+) -> None:
+    path = tmp_path / "in.geojson"
+    columns: dict[str, list[Any]] = {"ghi_chu": [text], text: [1]}
+    path.write_bytes(geojson(SQUARE, **columns))
+    code, report = cli("import", str(path), "--layer", "ok", "--title", text, "--source", text,
+                       "--user", text)  # fmt: skip
+    assert code == 0 and report["features"] == 1
+    layers = {row["layer_id"]: row for row in cli("layers")[1]}
+    assert (layers["ok"]["title"], layers["ok"]["source"]) == (text, text)
+    out = tmp_path / "out.csv"
+    assert cli("export", "ok", str(out))[0] == 0
+    back = read_vector(out)
+    assert back.gdf[["ghi_chu", text]].iloc[0].tolist() == [text, 1]
+
+
+# --- Parcel import: outside the ward, and nothing half-written --------------------------------
+
+
+def test_parcels_outside_the_ward_are_rejected_by_row_and_a_refused_file_writes_nothing(
+    store: Store,
+) -> None:
+    from geo import parcel_import, wards
+    from geo.config import load_settings
+
+    profile = load_settings({"GIS_WARD": "an-khanh"}).profile
+    new = wards.load_new_wards(profile)
+    extent = parcel_import.ward_extent(new, profile)
+    tan_binh = box(106.6500, 10.8000, 106.6502, 10.8002)  # in HCMC, 8 km from An Khánh
+    gdf = gpd.GeoDataFrame(
+        {"SO_TO": ["12", "12"], "SO_THUA": ["1", "2"], "CHU": [XSS[0], SQL[0]]},
+        geometry=[SQUARE, tan_binh], crs=4326,
+    )  # fmt: skip
+    result = read_vector(gdf.to_json().encode(), filename="thua.geojson", keep_bad_rows=True)
+    mapping = {"map_sheet": "SO_TO", "parcel_no": "SO_THUA", "holder": "CHU"}
+    plan = parcel_import.build_plan(
+        result, mapping, None, measure_crs=profile.measure_crs, extent=extent
+    )
+    assert plan.counts == {"new": 1, "updated": 0, "unchanged": 0, "rejected": 1}
+    assert plan.rejected.iloc[0]["row"] == 2
+    assert "outside the ward (and its margin)" in plan.rejected.iloc[0]["reason"]
+    parcel_import.apply_plan(store, "parcels", plan, user=SQL[0], source=XSS[0])
+    assert store.read_layer("parcels")["holder"].tolist() == [XSS[0]]
+    before = snapshot(store)
+    with pytest.raises(CRSError):
+        read_vector(geojson(PARIS.buffer(0.001)), filename="thua.geojson", keep_bad_rows=True)
+    with pytest.raises(GISInputError, match=r"^source: expected where the records come from"):
+        parcel_import.apply_plan(store, "parcels", plan, user="u", source="  ")
+    assert snapshot(store) == before
