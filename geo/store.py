@@ -14,6 +14,8 @@ from shapely.geometry.base import BaseGeometry
 from geo.errors import GISInputError
 
 WriteMode = Literal["replace", "append"]
+EPOCH = "0001-01-01T00:00:00+00:00"
+"""A ``changed_since`` before any write."""
 BBox = tuple[float, float, float, float]
 LAYER_ID_CHARS = set("abcdefghijklmnopqrstuvwxyz0123456789_")
 
@@ -168,8 +170,14 @@ class Store(abc.ABC):
         *,
         bbox: BBox | None = None,
         columns: list[str] | None = None,
+        changed_since: str | None = None,
     ) -> gpd.GeoDataFrame:
-        """Features of a layer, optionally those intersecting ``bbox`` (lon/lat)."""
+        """Features of a layer, optionally those intersecting ``bbox`` (lon/lat), or only those
+        written after ``changed_since`` (an ISO 8601 UTC time, as in ``updated_at``).
+
+        The result carries a ``_version`` column, and ``_updated_at`` with ``changed_since``
+        (pass ``EPOCH`` for every feature with its time).
+        """
 
     @abc.abstractmethod
     def delete_layer(self, layer_id: str, *, user: str = "system") -> None:

@@ -582,18 +582,24 @@ class SQLStore(Store):
         *,
         bbox: BBox | None = None,
         columns: list[str] | None = None,
+        changed_since: str | None = None,
     ) -> gpd.GeoDataFrame:
-        """Features of a layer, optionally only those whose box meets ``bbox``."""
+        """Features of a layer, optionally only those whose box meets ``bbox``, or those
+        written after ``changed_since``."""
         info = self.layer_info(layer_id)
         if bbox is not None:
             bbox = _check_bbox(bbox)
-        source, where, params = "features f", "f.layer_id = ?", (layer_id,)
+        source, where = "features f", "f.layer_id = ?"
+        params: tuple[Any, ...] = (layer_id,)
         if bbox is not None:
             source, clause, bbox_params = self._bbox_query(bbox)
             where, params = f"{clause} AND {where}", (*bbox_params, layer_id)
+        if changed_since is not None:
+            where, params = f"{where} AND f.updated_at > ?", (*params, _check_iso(changed_since))
+        stamp = ", f.updated_at" if changed_since is not None else ""
         sql = (
-            f"SELECT f.fid, f.props, {self._geom_select()}, f.version FROM {source} "
-            f"WHERE {where} ORDER BY f.fid"
+            f"SELECT f.fid, f.props, {self._geom_select()}, f.version{stamp} "
+            f"FROM {source} WHERE {where} ORDER BY f.fid"
         )
         with self._read() as cur:
             cur.execute(self._sql(sql), params)
@@ -624,6 +630,8 @@ class SQLStore(Store):
         props = restore_dtypes(props, dtypes)
         props.index = pd.Index([int(r[0]) for r in rows], name="fid")
         props["_version"] = [int(r[3]) for r in rows]
+        if rows and len(rows[0]) > 4:
+            props["_updated_at"] = [str(r[4]) for r in rows]
         geoms = self._decode_geoms([r[2] for r in rows])
         return gpd.GeoDataFrame(props, geometry=gpd.GeoSeries(geoms, index=props.index), crs=4326)
 
@@ -1064,6 +1072,17 @@ def _merge_dtypes(old: Sequence[Sequence[str]], new: Sequence[Sequence[str]]) ->
     merged = {name: dtype for name, dtype in old}
     merged.update({name: dtype for name, dtype in new})
     return [[name, dtype] for name, dtype in merged.items()]
+
+
+def _check_iso(value: str) -> str:
+    """An ISO 8601 time as stored in ``updated_at`` (UTC, to the microsecond)."""
+    try:
+        when = datetime.fromisoformat(str(value))
+    except ValueError as e:
+        raise GISInputError(f"changed_since: expected an ISO 8601 time, got {value!r}") from e
+    if when.tzinfo is None:
+        raise GISInputError(f"changed_since: expected a time with its UTC offset, got {value!r}")
+    return when.astimezone(UTC).isoformat(timespec="microseconds")
 
 
 def _check_bbox(bbox: BBox) -> BBox:

@@ -7,7 +7,6 @@ template's date so that the counts do not drift with the calendar.
 
 from __future__ import annotations
 
-import html
 import json
 import re
 import shutil
@@ -22,7 +21,7 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from geo import clearance, demo, vnenc, wards
+from geo import clearance, demo, viewport, vnenc, wards
 from geo.config import load_settings
 from geo.store import Store, open_store
 from ui import parcels as ui_parcels
@@ -188,8 +187,23 @@ def _map_component(at: AppTest) -> Any:
 
 
 def _map_features(at: AppTest, layer: str = LAYER) -> list[dict[str, Any]]:
-    """The GeoJSON features of ``layer`` embedded in the map (``geo_json_..._add({...})``)."""
-    script = str(json.loads(_map_component(at).proto.json_args)["script"])
+    """The GeoJSON features of ``layer`` the map draws: the parcels from the feature group
+    swapped in for the window (decoded as the browser does), other layers embedded in the
+    base map (``geo_json_..._add({...})``)."""
+    args = json.loads(_map_component(at).proto.json_args)
+    if layer == LAYER:
+        group = str(args["feature_group"] or "")
+        match = re.search(r"var d = (.*?);\n", group)
+        assert match, "the map has no parcel feature group"
+        data = json.loads(match.group(1))
+        if data["mode"] != "features":
+            return []
+        features = viewport.decode_features(match.group(1))
+        for feature in features:
+            feature["properties"]["layer"] = LAYER
+            feature["properties"]["fid"] = feature["properties"]["p"]
+        return features
+    script = str(args["script"])
     decoder = json.JSONDecoder()
     features: list[dict[str, Any]] = []
     for match in re.finditer(r"_add\(", script):
@@ -408,9 +422,10 @@ def test_clicking_a_parcel_on_the_map_opens_its_record(start: Start, db: Path) -
     (feature,) = [f for f in _map_features(at) if f["properties"]["fid"] == fid]
     _click(at, feature)
     assert at.selectbox(key="cl_pick").value == fid
-    assert f"#### {feature['properties']['key']} · {feature['properties']['holder']}" in [
-        m.value for m in at.markdown
-    ]
+    props = _parcels(db).loc[fid]
+    key = clearance.parcel_key(props["map_sheet"], props["parcel_no"])
+    assert feature["properties"]["k"] == key  # the tooltip's label
+    assert f"#### {key} · {props['holder']}" in [m.value for m in at.markdown]
     assert "**Dự thảo phương án**" in [m.value for m in at.markdown]
 
 
@@ -747,10 +762,14 @@ def test_html_typed_in_a_field_is_escaped_on_the_map(start: Start, db: Path) -> 
         assert store.get_feature(LAYER, fid).props["holder"] == XSS  # stored as typed
 
     script = _map_script(at)
-    assert "<img" not in script
-    assert "<b>" not in script
+    group = str(json.loads(_map_component(at).proto.json_args)["feature_group"])
+    for text in (script, group):
+        assert "<img" not in text
+        assert "<b>" not in text
     (feature,) = [f for f in _map_features(at) if f["properties"]["fid"] == fid]
-    assert feature["properties"]["holder"] == html.escape(XSS)
+    # the map carries ids, stage, flags and the sheet/parcel label only; names stay on the
+    # server until the record is opened
+    assert set(feature["properties"]) == {"p", "s", "f", "k", "layer", "fid"}
     # The record's heading is markdown: every Markdown/HTML character of the holder is
     # backslash-escaped, so it shows as text (no tag, no image, no link).
     heading = [m.value for m in at.markdown if m.value.startswith("#### ")]

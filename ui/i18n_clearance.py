@@ -47,6 +47,17 @@ VI: dict[str, str] = {
     "cl.m.overdue": "Quá hạn",
     "cl.m.complaints": "Đang khiếu nại",
     "cl.none_match": "Không có thửa nào khớp bộ lọc.",
+    "cl.loading": "Đang nạp các thửa…",
+    "cl.flag.any_overdue": "Quá hạn",
+    "cl.flag.complaint_open": "Đang khiếu nại",
+    "cl.view.features": "{n} thửa trong khung nhìn",
+    "cl.view.grid": "{n} thửa trong khung nhìn, gộp thành {cells} ô — phóng to để thấy từng thửa",
+    "cl.pick_more": (
+        "Danh sách chỉ gồm {n} trong {total} thửa khớp bộ lọc (ưu tiên thửa trong khung "
+        "nhìn); tìm theo tờ/thửa hoặc phóng to bản đồ để thu hẹp."
+    ),
+    "big.cell_title": "{n} thửa",
+    "big.cell_hint": "Bấm để phóng to",
     "cl.pick": "Chọn thửa (tờ/thửa)",
     "cl.pick_none": "— chưa chọn —",
     "cl.hint": "Bấm vào một thửa trên bản đồ hoặc chọn ở trên để xem và cập nhật hồ sơ.",
@@ -234,6 +245,17 @@ EN: dict[str, str] = {
     "cl.m.overdue": "Overdue",
     "cl.m.complaints": "Open complaints",
     "cl.none_match": "No parcel matches the filters.",
+    "cl.loading": "Loading the parcels…",
+    "cl.flag.any_overdue": "Overdue",
+    "cl.flag.complaint_open": "Open complaint",
+    "cl.view.features": "{n} parcels in view",
+    "cl.view.grid": "{n} parcels in view, grouped into {cells} cells — zoom in to see each parcel",
+    "cl.pick_more": (
+        "The list holds {n} of the {total} parcels matching the filters (those in view "
+        "first); search by sheet/parcel or zoom the map to narrow it."
+    ),
+    "big.cell_title": "{n} parcels",
+    "big.cell_hint": "Click to zoom in",
     "cl.pick": "Pick a parcel (sheet/parcel)",
     "cl.pick_none": "— none —",
     "cl.hint": "Click a parcel on the map or pick it above to read and update its record.",

@@ -278,6 +278,7 @@ def build_map(
     popups: bool = True,
     width_px: int = 900,
     height_px: int = 620,
+    dynamic: Sequence[LayerSpec] = (),
 ) -> folium.Map:
     """A folium map of the given layers, styled by their registry specs.
 
@@ -309,6 +310,9 @@ def build_map(
         shows the clicked feature instead. Tooltips (the first popup field) are always on.
     width_px, height_px
         Expected map size, used to pick the initial zoom.
+    dynamic
+        Layers drawn by a feature group swapped in as the window moves
+        (:mod:`ui.bigmap`): only their legend rows and credits are added here.
 
     Returns
     -------
@@ -422,25 +426,38 @@ def build_map(
         geojson.add_to(fmap)
         if spec.attribution:
             credits.append(spec.attribution)
-        for colour, labels_ in spec.legend:
-            is_focus = bool(spec.highlight_style) and colour == spec.highlight_style.get("color")
-            if is_focus and not focus:
-                continue
-            label = _fill_labels(labels_.get(lang) or labels_["vi"], focus)
-            style = dict(spec.style)
-            if is_focus:
-                style.update(spec.highlight_style)
-            style["color"] = colour
-            fills = {str(v.get("fillColor")) for v in spec.style_values.values()}
-            flag = next((dict(p) for _, p in spec.flag_styles if p.get("color") == colour), None)
-            if colour in fills:
-                style = {"color": spec.style.get("color", "#555555"), "swatchFill": colour}
-            elif flag is not None:
-                style = {**flag, "fill": False}
-            legend_rows.append((style, label))
+        legend_rows += legend_rows_of(spec, focus, lang)
+    for spec in dynamic:
+        if spec.attribution:
+            credits.append(spec.attribution)
+        legend_rows += legend_rows_of(spec, focus, lang)
 
     Attribution(credits).add_to(fmap)
     Legend(t("map.legend", lang), legend_rows).add_to(fmap)
     folium.LayerControl(collapsed=False, position="topright").add_to(fmap)
     fmap.fit_bounds([[miny, minx], [maxy, maxx]])
     return fmap
+
+
+def legend_rows_of(
+    spec: LayerSpec, focus: str | None, lang: str
+) -> list[tuple[Mapping[str, Any], str]]:
+    """A layer's legend rows: ``(swatch style, label)``."""
+    rows: list[tuple[Mapping[str, Any], str]] = []
+    for colour, labels_ in spec.legend:
+        is_focus = bool(spec.highlight_style) and colour == spec.highlight_style.get("color")
+        if is_focus and not focus:
+            continue
+        label = _fill_labels(labels_.get(lang) or labels_["vi"], focus)
+        style = dict(spec.style)
+        if is_focus:
+            style.update(spec.highlight_style)
+        style["color"] = colour
+        fills = {str(v.get("fillColor")) for v in spec.style_values.values()}
+        flag = next((dict(p) for _, p in spec.flag_styles if p.get("color") == colour), None)
+        if colour in fills:
+            style = {"color": spec.style.get("color", "#555555"), "swatchFill": colour}
+        elif flag is not None:
+            style = {**flag, "fill": False}
+        rows.append((style, label))
+    return rows

@@ -13,7 +13,9 @@ import streamlit as st
 from geo import clearance, wards
 from geo.config import Settings, load_settings
 from geo.io import ImportResult, export_bytes, read_vector
+from geo.live import LiveLayer
 from geo.store import LayerInfo, Store, open_store
+from geo.viewport import FeatureIndex
 from geo.wards import LookupResult, PointLookup, WardSummary
 
 LANGS = ("vi", "en")
@@ -167,16 +169,35 @@ def parcel_layers() -> list[LayerInfo]:
     return clearance.parcel_layers(get_store())
 
 
-@st.cache_data(show_spinner=False, max_entries=8)
-def _parcels(db_url: str, layer_id: str, token: str, today: date) -> gpd.GeoDataFrame:
-    gdf = get_store().read_layer(layer_id)
-    out = clearance.annotate(gdf, today)
-    return out
+@st.cache_resource(show_spinner=False, max_entries=8)
+def _live_parcels(db_url: str, layer_id: str, today: date) -> tuple[LiveLayer, dict[str, Any]]:
+    """The layer in memory, and what is derived from it (the map's index), per process."""
+    return LiveLayer(layer_id, transform=lambda gdf: clearance.annotate(gdf, today)), {}
 
 
 def read_parcels(layer_id: str, today: date) -> gpd.GeoDataFrame:
-    """A parcel layer with the computed columns (overdue, complaint, key), cached."""
-    return _parcels(get_settings().db_url, layer_id, layer_token(layer_id), today)
+    """A parcel layer with the computed columns (overdue, complaint, key), kept in memory and
+    brought up to date with only the parcels changed since (shared: do not modify it)."""
+    live, _ = _live_parcels(get_settings().db_url, layer_id, today)
+    return live.refresh(get_store())
+
+
+def parcel_index(layer_id: str, today: date) -> tuple[gpd.GeoDataFrame, FeatureIndex]:
+    """The parcels and their map index (stage colours, overdue and complaint outlines),
+    rebuilt only when a parcel changed."""
+    live, derived = _live_parcels(get_settings().db_url, layer_id, today)
+    frame = live.refresh(get_store())
+    if derived.get("generation") != live.generation:
+        derived["index"] = FeatureIndex.from_frame(
+            frame, category="stage", categories=[s.code for s in clearance.STAGES],
+            flags=list(PARCEL_FLAGS), label="key",
+        )  # fmt: skip
+        derived["generation"] = live.generation
+    return frame, derived["index"]
+
+
+PARCEL_FLAGS = ("any_overdue", "complaint_open")
+"""Boolean parcel columns drawn as outlines, in the index's bit order."""
 
 
 def changed() -> None:

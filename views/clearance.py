@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import geopandas as gpd
+import numpy as np
 import streamlit as st
 from streamlit_folium import st_folium
 
 import layers
-from geo import clearance, wards
+from geo import clearance, viewport, wards
 from geo.names import name_key
+from geo.payload import zoom_for_bounds
+from ui import bigmap, state
 from ui import parcels as ui_parcels
-from ui import state
 from ui.i18n import fmt_num, fmt_pct, t
 from ui.mapview import build_map
 
@@ -58,6 +60,26 @@ def _metrics(shown: gpd.GeoDataFrame, lang: str) -> None:
     cols[4].metric(t("cl.m.complaints", lang), fmt_num(int(shown["complaint_open"].sum()), lang))
 
 
+MAP_KEY = "cl_map"
+PICK_LIMIT = 300  # parcels offered in the picker; the search and the map narrow the rest
+
+
+def _view(key: str, bounds: tuple[float, float, float, float] | None) -> viewport.View:
+    """The map's window as the browser last reported it, else the layer's bounds."""
+    last = st.session_state.get(key) or {}
+    box, zoom = last.get("bounds") or {}, last.get("zoom")
+    try:
+        sw, ne = box["_southWest"], box["_northEast"]
+        return viewport.View(float(sw["lng"]), float(sw["lat"]), float(ne["lng"]),
+                             float(ne["lat"]), float(zoom))  # type: ignore[arg-type]  # fmt: skip
+    except (KeyError, TypeError, ValueError):
+        pass
+    west, south, east, north = bounds or (106.70, 10.76, 106.76, 10.82)
+    zoom = zoom_for_bounds((west, south, east, north), 900, MAP_HEIGHT)
+    lon, lat = (west + east) / 2, (south + north) / 2
+    return viewport.View.around(lon, lat, zoom, 900, MAP_HEIGHT)
+
+
 lang = state.lang()
 settings = state.get_settings()
 st.title(t("cl.title", lang))
@@ -70,18 +92,19 @@ if layer_id is None:
 ui_parcels.demo_banner(layer_id, lang)
 st.caption(t("cl.intro", lang))
 
-parcels = state.read_parcels(layer_id, ui_parcels.today())
-parcels["stage_label"] = parcels["stage"].map(lambda c: ui_parcels.stage_label(c, lang))
+with st.spinner(t("cl.loading", lang)):
+    parcels, index = state.parcel_index(layer_id, ui_parcels.today())
 with st.container(border=True):
     shown = _filtered(parcels, lang)
 _metrics(shown, lang)
 
 spec = next(s for s in layers.specs_for(state.catalog()) if s.id == layer_id)
+map_key = f"{MAP_KEY}_{layer_id}"
 map_col, panel_col = st.columns([6, 4], gap="medium")
 with map_col:
     if shown.empty:
         st.info(t("cl.none_match", lang))
-    bounds = tuple(parcels.total_bounds) if len(parcels) else None
+    bounds = index.bounds() if len(index) else None
     context = {}  # the old ward the parcels lie in, for orientation without a basemap
     old = state.read_layer(wards.OLD_LAYER, bbox=bounds)
     wanted = name_key(settings.profile.focus or "")
@@ -89,41 +112,60 @@ with map_col:
     if len(focus):
         context[wards.OLD_LAYER] = focus
     fmap = build_map(
-        {**context, layer_id: shown}, lang=lang, basemap=settings.basemap, specs=[spec],
-        popups=False, bounds=bounds, height_px=MAP_HEIGHT,
+        context, lang=lang, basemap=settings.basemap, popups=False, bounds=bounds,
+        height_px=MAP_HEIGHT, dynamic=[spec],
+    )  # fmt: skip
+    # Only the window's parcels (or, zoomed out, a grid of counts) go to the browser: the
+    # base map stays, the feature group is swapped as the map moves.
+    view = _view(map_key, bounds)
+    mask = None if len(shown) == len(parcels) else np.isin(index.fids, shown.index.to_numpy())
+    content = viewport.view_content(index, view, keep=mask)
+    config = bigmap.layer_config(
+        spec, [(s.code, s.label(lang)) for s in clearance.STAGES],
+        [(f, t(f"cl.flag.{f}", lang)) for f in state.PARCEL_FLAGS], lang,
     )  # fmt: skip
     result = st_folium(
-        fmap, key=f"cl_map_{layer_id}",
-        returned_objects=["last_active_drawing", "last_object_clicked"],
+        fmap, key=map_key, feature_group_to_add=bigmap.feature_group(content, config),
+        returned_objects=["last_active_drawing", "last_object_clicked", "bounds", "zoom"],
         use_container_width=True, height=MAP_HEIGHT,
     )  # fmt: skip
-    credits = [spec.attribution] + (
-        [s.attribution for s in layers.specs_for(state.catalog()) if s.id == wards.OLD_LAYER]
-        if context
-        else []
-    )
-    st.caption(t("map.sources", lang, sources="; ".join(credits)))
+    st.caption(
+        t(f"cl.view.{content.mode}", lang, n=fmt_num(content.in_view, lang),
+          cells=fmt_num(content.shapes, lang))
+        + " · " + t("map.sources", lang, sources="; ".join(
+            [spec.attribution] + ([s.attribution for s in layers.specs_for(state.catalog())
+                                   if s.id == wards.OLD_LAYER] if context else [])))
+    )  # fmt: skip
 
 # A click opens a parcel once: the click's position tells a new click from a rerun, and only
-# features of the parcel layer count (the old-ward outline has fids too).
+# the parcel layer's shapes count (the old-ward outline and grid cells carry no parcel id).
 clicked = ((result or {}).get("last_active_drawing") or {}).get("properties") or {}
 where = (result or {}).get("last_object_clicked") or {}
-click = (clicked.get("layer"), clicked.get("fid"), where.get("lat"), where.get("lng"))
-is_parcel = clicked.get("layer") == layer_id and clicked.get("fid") is not None
+click = (clicked.get("layer"), clicked.get("p"), where.get("lat"), where.get("lng"))
+is_parcel = clicked.get("layer") == layer_id and clicked.get("p") is not None
 if is_parcel and click != st.session_state.get("cl_clicked"):
     st.session_state["cl_clicked"] = click
-    st.session_state["cl_pick"] = int(clicked["fid"])
+    st.session_state["cl_pick"] = int(clicked["p"])
 
 with panel_col:
-    options = [None, *[int(f) for f in shown.index]]
+    # A picker of every parcel would send 100,000 names to the browser on every rerun: it
+    # offers the filtered parcels in the map's window first, up to PICK_LIMIT.
+    in_view = index.fids[index.within(view.padded(0.0))] if len(index) else np.array([], int)
+    candidates = shown.index[shown.index.isin(in_view)]
+    if len(candidates) < PICK_LIMIT:
+        candidates = candidates.append(shown.index.difference(candidates)[:PICK_LIMIT])
+    options = [None, *[int(f) for f in candidates[:PICK_LIMIT]]]
     if st.session_state.get("cl_pick") not in options:
         options.append(st.session_state["cl_pick"])
-    keys = dict(zip(parcels.index.astype(int), parcels["key"], strict=True))
+    keys = parcels["key"]
     fid = st.selectbox(
         t("cl.pick", lang), options,
-        format_func=lambda f: t("cl.pick_none", lang) if f is None else keys.get(f, str(f)),
+        format_func=lambda f: t("cl.pick_none", lang) if f is None else str(keys.get(f, f)),
         key="cl_pick",
     )  # fmt: skip
+    if len(shown) > PICK_LIMIT:
+        st.caption(t("cl.pick_more", lang, n=fmt_num(PICK_LIMIT, lang),
+                     total=fmt_num(len(shown), lang)))  # fmt: skip
     if fid is None:
         st.caption(t("cl.hint", lang))
     else:
