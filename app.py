@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from geo.errors import ConfigError, GISInputError, StoreError
-from ui import state
+from ui import dbstatus, state
 from ui.i18n import LANG_NAMES, t
 
 st.set_page_config(page_title="Web GIS", page_icon="🗺️", layout="wide")
@@ -61,9 +61,14 @@ with st.sidebar:
     st.caption(t("app.role", lang, role=t(f"role.{settings.role}", lang)))
 
 try:
-    state.get_store()
-except (StoreError, GISInputError, ConfigError) as e:
+    state.check_store()
+except StoreError as e:  # the database is down: a banner, a retry, no traceback
+    dbstatus.unreachable(e, lang)
+except (GISInputError, ConfigError) as e:
     st.error(t("app.store_error", lang, error=e))
     st.stop()
 
-page.run()
+try:
+    page.run()
+except StoreError as e:  # lost while the page ran
+    dbstatus.unreachable(e, lang)

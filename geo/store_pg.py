@@ -42,7 +42,7 @@ class PostGISStore(SQLStore):
         try:
             return psycopg.connect(self.url, **CONNECT_OPTIONS)
         except psycopg.OperationalError as e:
-            reason = str(e).strip().removeprefix("connection is bad: ")
+            reason = " ".join(str(e).split()).removeprefix("connection is bad: ").rstrip(".")
             msg = f"the database at {self._where()} is not reachable: {reason}; retrying on the "
             raise StoreError(msg + "next action") from e
 

@@ -222,9 +222,10 @@ class SQLStore(Store):
     def _unreachable(self, error: BaseException, what: str) -> StoreError:
         """The plain message for a lost database, after dropping the dead connection."""
         self._discard()
+        reason = " ".join(str(error).split()).rstrip(".") or type(error).__name__
         return StoreError(
-            f"the database at {self._where()} is not reachable: {what}: "
-            f"{str(error).strip() or type(error).__name__}; retrying on the next action"
+            f"the database at {self._where()} is not reachable: {what}: {reason}; "
+            "retrying on the next action"
         )
 
     def _where(self) -> str:

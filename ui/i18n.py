@@ -18,6 +18,16 @@ VI: dict[str, str] = {
     "app.since": "Đơn vị hành chính mới từ 01/07/2025.",
     "app.config_error": "Cấu hình không hợp lệ: {error}",
     "app.store_error": "Không mở được kho dữ liệu: {error}",
+    "app.db_down": (
+        "Cơ sở dữ liệu tạm thời không kết nối được. Dữ liệu đã lưu vẫn an toàn; ứng dụng tự "
+        "kết nối lại khi máy chủ hoạt động trở lại."
+    ),
+    "app.db_unsaved": (
+        "Nếu bạn vừa bấm lưu một thay đổi, hãy kiểm tra lại sau khi kết nối được: thay đổi đó "
+        "có thể chưa được lưu."
+    ),
+    "app.db_detail": "Chi tiết: {error}",
+    "app.db_retry": "Thử lại",
     "nav.map": "Bản đồ",
     "nav.merger": "Sáp nhập",
     "nav.lookup": "Tra cứu",
@@ -152,6 +162,16 @@ EN: dict[str, str] = {
     "app.since": "New administrative unit since 1 July 2025.",
     "app.config_error": "Invalid configuration: {error}",
     "app.store_error": "Could not open the data store: {error}",
+    "app.db_down": (
+        "The database is not reachable at the moment. What was saved is safe; the app "
+        "reconnects by itself when the server is back."
+    ),
+    "app.db_unsaved": (
+        "If you had just saved a change, check it once the database is back: it may not have "
+        "been saved."
+    ),
+    "app.db_detail": "Details: {error}",
+    "app.db_retry": "Try again",
     "nav.map": "Map",
     "nav.merger": "Merger",
     "nav.lookup": "Lookup",

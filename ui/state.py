@@ -54,6 +54,13 @@ def get_store() -> Store:
     return _store(settings.db_url, settings.ward, settings)
 
 
+def check_store() -> None:
+    """Raise ``StoreError`` now if the database cannot be reached: one cheap query, which
+    also reconnects a store whose server restarted (the cached store is never left broken:
+    it reopens its connection on its next use)."""
+    get_store().schema_version()
+
+
 def catalog() -> list[LayerInfo]:
     """Every layer in the store (not cached: it is one small query)."""
     return get_store().list_layers()
