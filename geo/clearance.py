@@ -15,6 +15,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
+from geo import auth
 from geo.crs import from_wgs84
 from geo.errors import GISInputError, NotFoundError, PermissionDeniedError, RuleError
 from geo.store import Feature, LayerInfo, Store
@@ -29,8 +30,8 @@ PARCEL_LAYERS = (PARCELS_LAYER, DEMO_LAYER)
 
 Role = Literal["viewer", "editor", "approver", "admin"]
 ROLES: tuple[Role, ...] = ("viewer", "editor", "approver", "admin")
-EDIT_ROLES = frozenset({"editor", "approver", "admin"})
-OVERRIDE_ROLES = frozenset({"approver", "admin"})
+EDIT_ROLES = auth.roles_for("parcel.edit")
+OVERRIDE_ROLES = auth.roles_for("parcel.override")
 MIN_REASON = 10  # characters of a written reason for an override
 
 
@@ -364,12 +365,9 @@ def rule_problems(props: Mapping[str, Any], new_stage: str) -> list[str]:
     return problems
 
 
-def check_role(role: str, action: str = "edit") -> None:
-    """Refuse a role that may not edit parcels."""
-    if role not in ROLES:
-        raise GISInputError(f"role: expected one of {', '.join(ROLES)}, got {role!r}")
-    if role not in EDIT_ROLES:
-        raise PermissionDeniedError(f"role: a {role} may not {action} parcels")
+def check_role(role: str, action: str = "edit", permission: str = "parcel.edit") -> None:
+    """Refuse a role that may not ``action`` parcels (:func:`geo.auth.require`)."""
+    auth.require(role, permission, f"{action} parcels")
 
 
 def record_problems(record: Mapping[str, Any]) -> list[str]:
@@ -423,7 +421,7 @@ def check_change(
     if override_reason is None:
         hint = " An approver may override with a written reason."
         raise RuleError("; ".join(problems) + "." + hint)
-    if role not in OVERRIDE_ROLES:
+    if not auth.can(role, "parcel.override"):
         msg = f"role: only an approver or admin may override the stage rules; you are {role}"
         raise PermissionDeniedError(msg)
     if len(override_reason.strip()) < MIN_REASON:
@@ -463,7 +461,7 @@ def edit_parcel(
     if current.version != expected_version:
         # stale: the store refuses it and reports what changed in between
         return store.update_feature(
-            layer_id, fid, expected_version=expected_version, props=clean, user=user
+            layer_id, fid, expected_version=expected_version, props=clean, user=user, role=role
         )
     override = check_change(current.props, clean, role=role, override_reason=override_reason)
     problems = record_problems({**current.props, **clean})
@@ -480,8 +478,9 @@ def edit_parcel(
             f" — {note}" if note else ""
         )
     return store.update_feature(
-        layer_id, fid, expected_version=expected_version, props=clean, user=user, reason=note
-    )
+        layer_id, fid, expected_version=expected_version, props=clean, user=user, reason=note,
+        role=role,
+    )  # fmt: skip
 
 
 def check_parcel_layer(layer_id: str) -> str:
@@ -857,9 +856,9 @@ def attach(
     from geo.attachments import check_file
 
     check_parcel_layer(layer_id)
-    check_role(role, "attach documents to")
+    check_role(role, "attach documents to", "parcel.attach")
     checked = check_file(data, filename, max_bytes=max_bytes)
     return store.add_attachment(
         layer_id, fid, filename=checked.filename, mime=checked.mime, data=data,
-        sha256=checked.sha256, user=user,
+        sha256=checked.sha256, user=user, role=role,
     )  # fmt: skip

@@ -92,8 +92,19 @@ class Settings(BaseModel):
     vehicle_depth_cm: dict[Vehicle, float] = Field(default_factory=_default_depths)
     """The deepest water each vehicle may be routed through (cm)."""
     role: Role = "editor"
-    """The role of everyone using this app until accounts exist (viewer, editor, approver,
-    admin); only approvers and admins may override the clearance stage rules."""
+    """The role the command line acts with when a command is given no ``--role`` (viewer,
+    editor, approver, admin). The web app does not use it: there the signed-in account's
+    role counts."""
+    anonymous_read: bool = False
+    """Let visitors who are not signed in read the viewer pages (off by default)."""
+    session_hours: float = Field(default=12.0, gt=0, le=24 * 14)
+    """A sign-in ends this many hours after it began, whatever the activity (hours)."""
+    idle_minutes: float = Field(default=30.0, gt=0, le=24 * 60)
+    """A sign-in ends after this long without any use (minutes)."""
+    lockout_failures: int = Field(default=5, ge=1, le=100)
+    """Failed sign-ins in a row that lock an account."""
+    lockout_minutes: float = Field(default=15.0, gt=0, le=24 * 60)
+    """How long a locked account stays locked (minutes)."""
 
     @field_validator("vehicle_depth_cm", mode="before")
     @classmethod

@@ -309,13 +309,15 @@ def install_demo(
     today: date | None = None,
     progress: Callable[[float, str], None] | None = None,
     role: str = "editor",
+    user: str = DEMO_USER,
 ) -> int:
     """Write the demo set to its own layer, with a history that replays each parcel's stages.
 
     Refuses if the demo layer exists (remove it first); never touches the real ``parcels``
-    layer. Returns the number of parcels written. A viewer may not make it.
+    layer. Returns the number of parcels written. A viewer may not make it. The generated
+    history is under the name ``demo``; the audit log also records ``user``, who made it.
     """
-    clearance.check_role(role, "make the demo set of")
+    clearance.check_role(role, "make the demo set of", "demo.manage")
     if store.has_layer(clearance.DEMO_LAYER):
         msg = f"layer {clearance.DEMO_LAYER!r} exists; remove the demo set before making a new one"
         raise GISInputError(msg)
@@ -351,7 +353,7 @@ def install_demo(
         inserted = store.apply_edits(
             clearance.DEMO_LAYER, inserts=initial.iloc[rows], user=DEMO_USER, reason=DEMO_REASON,
             effective_at=day.isoformat(), title=DEMO_TITLE, source=DEMO_SOURCE,
-            licence=DEMO_LICENCE, meta=meta,
+            licence=DEMO_LICENCE, meta=meta, role=role,
         ).inserted  # fmt: skip
         for position, fid in zip(rows, inserted, strict=True):
             fids[position] = fid
@@ -379,7 +381,11 @@ def install_demo(
             )
             versions[fid] += 1
         if updates:
-            store.apply_edits(clearance.DEMO_LAYER, updates=updates, user=DEMO_USER)
+            store.apply_edits(clearance.DEMO_LAYER, updates=updates, user=DEMO_USER, role=role)
+    store.record_event(
+        "demo.install", actor=user, actor_role=role, layer_id=clearance.DEMO_LAYER,
+        detail={"parcels": len(fids), "seed": seed},
+    )  # fmt: skip
     report(1.0, "done")
     return len(fids)
 
@@ -406,9 +412,9 @@ def _props_at(record: dict[str, Any], code: str, when: date) -> dict[str, Any]:
 
 def remove_demo(store: Store, *, user: str, role: str = "editor") -> int:
     """Remove the demo layer in one action; return how many parcels it held (0 if none)."""
-    clearance.check_role(role, "remove the demo set of")
+    clearance.check_role(role, "remove the demo set of", "demo.manage")
     if not store.has_layer(clearance.DEMO_LAYER):
         return 0
     count = store.layer_info(clearance.DEMO_LAYER).feature_count
-    store.delete_layer(clearance.DEMO_LAYER, user=user)
+    store.delete_layer(clearance.DEMO_LAYER, user=user, role=role)
     return count

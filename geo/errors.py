@@ -54,3 +54,29 @@ class PermissionDeniedError(PermissionError):
 
 class FetchError(ConnectionError):
     """Data could not be fetched from an online source (offline, refused, timed out)."""
+
+
+class AuthenticationError(PermissionError):
+    """Sign-in failed: an unknown user or a wrong password (the message does not say which)."""
+
+
+class AccountLockedError(AuthenticationError):
+    """Too many failed sign-ins: the account is locked until ``until`` (ISO 8601, UTC)."""
+
+    def __init__(self, message: str, *, until: str):
+        super().__init__(message)
+        self.until = until
+
+
+class AccountDisabledError(AuthenticationError):
+    """The account exists and the password is right, but an admin disabled it."""
+
+
+class SessionExpiredError(AuthenticationError):
+    """A session token is unknown, past its absolute expiry, idle too long, or its account
+    was disabled or removed; ``reason`` says which (``unknown``, ``expired``, ``idle``,
+    ``disabled``)."""
+
+    def __init__(self, message: str, *, reason: str):
+        super().__init__(message)
+        self.reason = reason

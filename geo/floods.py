@@ -19,7 +19,8 @@ from pyproj import CRS
 from shapely.geometry import LineString, MultiLineString, Point
 from shapely.geometry.base import BaseGeometry
 
-from geo.errors import GISInputError, NotFoundError, PermissionDeniedError, RuleError
+from geo import auth
+from geo.errors import GISInputError, NotFoundError, RuleError
 from geo.legends import DEPTH_CLASSES as DEPTH_CLASSES
 from geo.legends import DEPTH_COLOURS as DEPTH_COLOURS
 from geo.legends import depth_class
@@ -35,9 +36,9 @@ PRONE_LAYER = "flood_prone"
 SOURCES = ("field_officer", "camera", "resident_call", "sensor")
 EFFECTS = ("passable", "closed")
 WORK_STATUSES = ("planned", "in_progress", "done", "suspended")
-EDIT_ROLES = frozenset({"editor", "approver", "admin"})
-CONFIRM_ROLES = frozenset({"approver", "admin"})
-ROLES = ("viewer", "editor", "approver", "admin")
+EDIT_ROLES = auth.roles_for("flood.report")
+CONFIRM_ROLES = auth.roles_for("flood.confirm")
+ROLES = auth.ROLES
 DEFAULT_REPORT_HOURS = 6.0
 SNAP_MAX_M = 40.0
 MAX_DEPTH_CM = 500.0
@@ -91,8 +92,6 @@ def iso(moment: datetime) -> str:
     return moment.astimezone(TIMEZONE).replace(microsecond=0).isoformat()
 
 
-
-
 def check_depth(value: Any) -> float | None:
     """A depth in cm (0 to 500) or None when unknown."""
     if is_blank(value):
@@ -122,13 +121,10 @@ def _text(value: Any, name: str) -> str:
     return text
 
 
-def check_role(role: str, action: str, allowed: frozenset[str] = EDIT_ROLES) -> None:
-    """Refuse a role that may not do ``action`` (checked here, not only by hiding buttons)."""
-    if role not in ROLES:
-        raise GISInputError(f"role: expected one of {', '.join(ROLES)}, got {role!r}")
-    if role not in allowed:
-        article = "an" if role[0] in "aeiou" else "a"
-        raise PermissionDeniedError(f"role: {article} {role} may not {action}")
+def check_role(role: str, action: str, permission: str = "flood.report") -> None:
+    """Refuse a role that may not do ``action`` (checked here, not only by hiding buttons):
+    :func:`geo.auth.require` with ``permission``."""
+    auth.require(role, permission, action)
 
 
 def segment_list(value: Any) -> list[str]:
@@ -379,7 +375,7 @@ def report_props(
     """
     check_role(role, "mark floods")
     if confirmed:
-        check_role(role, "confirm flood reports", CONFIRM_ROLES)
+        check_role(role, "confirm flood reports", "flood.confirm")
     if not snap.segment_ids:
         raise GISInputError("segment_ids: expected at least one street segment, got none")
     if not (isinstance(hours, int | float) and 0 < hours <= 24 * 14):
@@ -455,7 +451,7 @@ def add_report(
         REPORTS_LAYER, inserts=frame, updates=updates, user=user,
         reason=reason or "flood reported", title="Báo cáo ngập / Flood reports",
         source="Ward officers and residents", licence="Ward record",
-        effective_at=props["observed_at"],
+        effective_at=props["observed_at"], role=role,
     )  # fmt: skip
     return result.inserted[0]
 
@@ -468,13 +464,13 @@ def confirm_report(
     store: Store, fid: int, *, expected_version: int, user: str, role: str, at: Any = None
 ) -> None:
     """Mark a report confirmed (approvers and admins); stale versions raise ``ConflictError``."""
-    check_role(role, "confirm flood reports", CONFIRM_ROLES)
+    check_role(role, "confirm flood reports", "flood.confirm")
     props = _report(store, fid)
     if not is_blank(props.get("confirmed_at")):
         raise RuleError(f"report {fid}: already confirmed by {props.get('confirmed_by')}")
     when = iso(parse_time(at, "at")) if at is not None else iso(now_local())
     store.apply_edits(
-        REPORTS_LAYER, user=user, reason="confirmed",
+        REPORTS_LAYER, user=user, reason="confirmed", role=role,
         updates=[FeatureUpdate(int(fid), expected_version,
                                {"confirmed_at": when, "confirmed_by": user})],
     )  # fmt: skip
@@ -501,7 +497,7 @@ def end_report(
         raise GISInputError(f"at: expected after the observation {iso(observed)}, got {iso(when)}")
     text = _text(reason, "reason") or "ended"
     store.apply_edits(
-        REPORTS_LAYER, user=user, reason=text,
+        REPORTS_LAYER, user=user, reason=text, role=role,
         updates=[FeatureUpdate(int(fid), expected_version,
                                {"ended_at": iso(when), "end_reason": text})],
     )  # fmt: skip
@@ -549,7 +545,7 @@ def correct_report(
     if not change:
         raise GISInputError("correct_report: expected at least one field to change, got none")
     store.apply_edits(
-        REPORTS_LAYER, user=user, reason=text,
+        REPORTS_LAYER, user=user, reason=text, role=role,
         updates=[FeatureUpdate(int(fid), expected_version, change)],
     )  # fmt: skip
 
@@ -675,9 +671,7 @@ def off_network(reports: pd.DataFrame, segments: pd.DataFrame, at: Any = None) -
     return live[lost]
 
 
-def resnap(
-    store: Store, index: SegmentIndex, *, user: str, role: str, at: Any = None
-) -> list[int]:
+def resnap(store: Store, index: SegmentIndex, *, user: str, role: str, at: Any = None) -> list[int]:
     """Move live reports that are off the current network onto it: each report's point is
     snapped again (one history row each). Returns the fids moved; a report whose point is
     now far from any street is left as it is."""
@@ -696,7 +690,7 @@ def resnap(
                                      {"segment_ids": snap.segment_ids, "street": snap.name},
                                      reason="re-snapped to the new street network"))  # fmt: skip
     if updates:
-        store.apply_edits(REPORTS_LAYER, updates=updates, user=user,
+        store.apply_edits(REPORTS_LAYER, updates=updates, user=user, role=role,
                           reason="re-snapped to the new street network")  # fmt: skip
     return [u.fid for u in updates]
 
@@ -715,8 +709,8 @@ def replace_network(
     Segment ids come from OpenStreetMap node ids and change when ways are split or merged,
     so a new import could otherwise strand live reports. Returns (segments, re-snapped fids).
     """
-    check_role(role, "import streets")
-    count = save_streets(store, edges, source=source, user=user)
+    check_role(role, "import streets", "streets.import")
+    count = save_streets(store, edges, source=source, user=user, role=role)
     moved = []
     if store.has_layer(REPORTS_LAYER):
         moved = resnap(store, SegmentIndex(edges, measure_crs), user=user, role=role)
@@ -817,7 +811,7 @@ def designate(
     RuleError
         When the street is already designated (edit that record instead).
     """
-    check_role(role, "designate flood-prone streets")
+    check_role(role, "designate flood-prone streets", "flood.prone")
     name = _text(street, "street")
     if segment_ids:
         known = set(index.ids)
@@ -848,7 +842,7 @@ def designate(
     result = store.apply_edits(
         PRONE_LAYER, inserts=frame, user=user, reason=reason or "designated flood-prone",
         title="Tuyến đường ngập / Flood-prone streets", source="Ward anti-flooding programme",
-        licence="Ward record; street geometry © OpenStreetMap contributors (ODbL)",
+        licence="Ward record; street geometry © OpenStreetMap contributors (ODbL)", role=role,
     )  # fmt: skip
     return result.inserted[0]
 
@@ -866,7 +860,7 @@ def update_prone(
     programme: Any = ...,
 ) -> None:
     """Change a flood-prone street's works, reason or programme; one history row."""
-    check_role(role, "edit flood-prone streets")
+    check_role(role, "edit flood-prone streets", "flood.prone")
     change: dict[str, Any] = {}
     if works is not ...:
         change["works"] = check_works(works)
@@ -877,7 +871,7 @@ def update_prone(
     if not change:
         raise GISInputError("update_prone: expected at least one field to change, got none")
     store.apply_edits(
-        PRONE_LAYER, user=user, reason=reason or "works updated",
+        PRONE_LAYER, user=user, reason=reason or "works updated", role=role,
         updates=[FeatureUpdate(int(fid), expected_version, change)],
     )  # fmt: skip
 

@@ -181,4 +181,67 @@ MIGRATIONS += (
     ),
 )
 
+_ROLE_CHECK = "CHECK (role IN ('viewer', 'editor', 'approver', 'admin'))"
+_AUDIT_REFUSAL = "audit_log is append-only: its rows cannot be changed or deleted"
+
+MIGRATIONS += (
+    Migration(
+        3,
+        "accounts, sign-in sessions (token hashes only), and the append-only audit log",
+        sqlite=(
+            f"""CREATE TABLE users (
+                username TEXT PRIMARY KEY, display_name TEXT NOT NULL,
+                role TEXT NOT NULL {_ROLE_CHECK}, password_hash TEXT NOT NULL,
+                disabled INTEGER NOT NULL DEFAULT 0, failed_logins INTEGER NOT NULL DEFAULT 0,
+                locked_until TEXT, created_at TEXT NOT NULL, created_by TEXT NOT NULL,
+                updated_at TEXT NOT NULL, updated_by TEXT NOT NULL, last_login_at TEXT)""",
+            """CREATE TABLE sessions (
+                token_sha256 TEXT PRIMARY KEY,
+                username TEXT NOT NULL REFERENCES users(username) ON DELETE CASCADE,
+                created_at TEXT NOT NULL, expires_at TEXT NOT NULL, last_seen_at TEXT NOT NULL)""",
+            "CREATE INDEX sessions_username ON sessions (username)",
+            """CREATE TABLE audit_log (
+                id INTEGER PRIMARY KEY AUTOINCREMENT, at TEXT NOT NULL, actor TEXT NOT NULL,
+                role TEXT NOT NULL DEFAULT '', action TEXT NOT NULL, layer_id TEXT,
+                fid INTEGER, before TEXT, after TEXT, detail TEXT NOT NULL DEFAULT '{}')""",
+            "CREATE INDEX audit_log_at ON audit_log (at)",
+            "CREATE INDEX audit_log_actor ON audit_log (actor, at)",
+            "CREATE INDEX audit_log_layer ON audit_log (layer_id, fid)",
+            f"""CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log
+                BEGIN SELECT RAISE(ABORT, '{_AUDIT_REFUSAL}'); END""",
+            f"""CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
+                BEGIN SELECT RAISE(ABORT, '{_AUDIT_REFUSAL}'); END""",
+        ),
+        postgresql=(
+            f"""CREATE TABLE users (
+                username TEXT PRIMARY KEY, display_name TEXT NOT NULL,
+                role TEXT NOT NULL {_ROLE_CHECK}, password_hash TEXT NOT NULL,
+                disabled BOOLEAN NOT NULL DEFAULT FALSE, failed_logins INTEGER NOT NULL DEFAULT 0,
+                locked_until TEXT, created_at TEXT NOT NULL, created_by TEXT NOT NULL,
+                updated_at TEXT NOT NULL, updated_by TEXT NOT NULL, last_login_at TEXT)""",
+            """CREATE TABLE sessions (
+                token_sha256 TEXT PRIMARY KEY,
+                username TEXT NOT NULL REFERENCES users(username) ON DELETE CASCADE,
+                created_at TEXT NOT NULL, expires_at TEXT NOT NULL, last_seen_at TEXT NOT NULL)""",
+            "CREATE INDEX sessions_username ON sessions (username)",
+            """CREATE TABLE audit_log (
+                id BIGSERIAL PRIMARY KEY, at TEXT NOT NULL, actor TEXT NOT NULL,
+                role TEXT NOT NULL DEFAULT '', action TEXT NOT NULL, layer_id TEXT,
+                fid BIGINT, before JSONB, after JSONB, detail JSONB NOT NULL DEFAULT '{}')""",
+            "CREATE INDEX audit_log_at ON audit_log (at)",
+            "CREATE INDEX audit_log_actor ON audit_log (actor, at)",
+            "CREATE INDEX audit_log_layer ON audit_log (layer_id, fid)",
+            f"""CREATE FUNCTION audit_log_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+                BEGIN
+                    RAISE EXCEPTION '{_AUDIT_REFUSAL} (% refused)', TG_OP
+                        USING ERRCODE = 'insufficient_privilege';
+                END $$""",
+            """CREATE TRIGGER audit_log_no_change BEFORE UPDATE OR DELETE ON audit_log
+                FOR EACH ROW EXECUTE FUNCTION audit_log_append_only()""",
+            """CREATE TRIGGER audit_log_no_truncate BEFORE TRUNCATE ON audit_log
+                FOR EACH STATEMENT EXECUTE FUNCTION audit_log_append_only()""",
+        ),
+    ),
+)
+
 LATEST = MIGRATIONS[-1].version

@@ -389,7 +389,7 @@ def apply_plan(
     nothing is written: build the plan again.
     """
     clearance.check_parcel_layer(layer_id)
-    clearance.check_role(role, "import")
+    clearance.check_role(role, "import", "parcel.import")
     if layer_id == clearance.DEMO_LAYER:
         raise GISInputError("layer_id: real records go to 'parcels', never into the demo set")
     if not source.strip():
@@ -407,5 +407,6 @@ def apply_plan(
         source=source,
         licence=licence,
         meta={"kind": "parcels", "demo": False},
+        role=role,
     )
     return plan.counts

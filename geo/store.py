@@ -156,11 +156,14 @@ class Store(abc.ABC):
         mode: WriteMode = "replace",
         user: str = "system",
         meta: Mapping[str, Any] | None = None,
+        role: str = "",
     ) -> int:
         """Write features in one transaction; return how many were written.
 
         ``gdf`` must have a CRS; it is stored in EPSG:4326. With ``mode="replace"`` the
-        layer's old features are removed first. Nothing is written if anything fails.
+        layer's old features are removed first. Nothing is written if anything fails. One
+        audit row (``layer.replace`` or ``layer.append``) records the count and bounds before
+        and after; ``role`` is the writer's role, for the audit.
         """
 
     @abc.abstractmethod
@@ -180,8 +183,8 @@ class Store(abc.ABC):
         """
 
     @abc.abstractmethod
-    def delete_layer(self, layer_id: str, *, user: str = "system") -> None:
-        """Remove a layer and its features (its history stays)."""
+    def delete_layer(self, layer_id: str, *, user: str = "system", role: str = "") -> None:
+        """Remove a layer and its features (its history stays); one audit row."""
 
     @abc.abstractmethod
     def get_feature(self, layer_id: str, fid: int) -> Feature:
@@ -218,8 +221,10 @@ class Store(abc.ABC):
         source: str = "",
         licence: str = "",
         meta: Mapping[str, Any] | None = None,
+        role: str = "",
     ) -> EditResult:
-        """Insert and update features in one transaction, each with a history row.
+        """Insert and update features in one transaction, each with a history row and an
+        audit row (``feature.insert``, ``feature.update``: before and after, geometry as WKT).
 
         All or nothing: if any update is stale (``ConflictError``) or invalid, nothing is
         written. ``inserts`` may create the layer (with ``title``, ``source``, ``licence``,
@@ -238,9 +243,10 @@ class Store(abc.ABC):
         sha256: str,
         user: str,
         reason: str = "",
+        role: str = "",
     ) -> Attachment:
         """Keep a document with a feature (checked by ``geo.attachments`` first); one history
-        row."""
+        row and one audit row."""
 
     @abc.abstractmethod
     def list_attachments(
@@ -253,14 +259,121 @@ class Store(abc.ABC):
         """A document and its bytes; raises ``NotFoundError``."""
 
     @abc.abstractmethod
-    def delete_attachment(self, attachment_id: int, *, user: str, reason: str = "") -> Attachment:
-        """Mark a document deleted (its bytes are kept for the record); one history row."""
+    def delete_attachment(
+        self, attachment_id: int, *, user: str, reason: str = "", role: str = ""
+    ) -> Attachment:
+        """Mark a document deleted (its bytes are kept for the record); one history row and
+        one audit row."""
 
     @abc.abstractmethod
     def history(self, layer_id: str, fid: int | None = None) -> pd.DataFrame:
         """History rows (``fid, version, action, changed_at, changed_by, reason, before,
         after, effective_at``), oldest first; ``effective_at`` is when the change took effect
         if it was entered after the fact, else empty."""
+
+    # --- accounts and sign-in sessions (policy lives in geo.auth) --------------------------
+    @abc.abstractmethod
+    def add_user(
+        self,
+        username: str,
+        *,
+        display_name: str,
+        role: str,
+        password_hash: str,
+        actor: str,
+        actor_role: str,
+    ) -> User:
+        """Create an account (``user.add`` in the audit, without the hash); ``GISInputError``
+        if the username is taken."""
+
+    @abc.abstractmethod
+    def get_user(self, username: str) -> User:
+        """One account; raises ``NotFoundError``."""
+
+    @abc.abstractmethod
+    def list_users(self) -> list[User]:
+        """Every account, sorted by username."""
+
+    @abc.abstractmethod
+    def update_user(
+        self,
+        username: str,
+        *,
+        actor: str,
+        actor_role: str,
+        display_name: str | None = None,
+        role: str | None = None,
+        password_hash: str | None = None,
+        disabled: bool | None = None,
+        unlock: bool = False,
+        end_sessions: bool = False,
+    ) -> User:
+        """Change an account in one transaction with one audit row (``user.role``,
+        ``user.password``, ``user.disable``, ``user.enable``, ``user.unlock``,
+        ``user.rename``, or ``user.update`` for several at once). A new password is recorded
+        only as changed. ``end_sessions`` signs the account out everywhere."""
+
+    @abc.abstractmethod
+    def remove_user(self, username: str, *, actor: str, actor_role: str) -> User:
+        """Delete an account and its sessions (``user.remove``); returns what it was."""
+
+    @abc.abstractmethod
+    def login_failed(self, username: str, *, lock_after: int, lock_until: str) -> User:
+        """Count a failed sign-in of an existing account (``login.failure``); at
+        ``lock_after`` failures in a row lock it until ``lock_until`` and start counting
+        again (``login.locked``). One transaction; returns the account as it is now."""
+
+    @abc.abstractmethod
+    def create_session(
+        self, session: Session, *, actor_role: str, password_hash: str | None = None
+    ) -> None:
+        """Record a successful sign-in (``login.success``): the session, the account's
+        failures reset, its last sign-in time, and optionally a re-hashed password, in one
+        transaction. Sessions past their absolute expiry are removed on the way."""
+
+    @abc.abstractmethod
+    def get_session(self, token_sha256: str) -> Session:
+        """A session by its token's SHA-256; raises ``NotFoundError``."""
+
+    @abc.abstractmethod
+    def touch_session(self, token_sha256: str, at: str) -> None:
+        """Note a session's latest use (for the idle expiry); not audited."""
+
+    @abc.abstractmethod
+    def end_session(self, token_sha256: str, *, reason: str, actor_role: str = "") -> bool:
+        """Remove a session (``logout``, or ``session.expired`` when ``reason`` is not
+        ``"logout"``); whether there was one."""
+
+    @abc.abstractmethod
+    def record_event(
+        self,
+        action: str,
+        *,
+        actor: str,
+        actor_role: str = "",
+        layer_id: str | None = None,
+        detail: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Append an audit row for something that is not a store write (a refused sign-in,
+        a file written beside the store)."""
+
+    @abc.abstractmethod
+    def audit(
+        self,
+        *,
+        actor: str | None = None,
+        action: str | None = None,
+        layer_id: str | None = None,
+        since: str | None = None,
+        until: str | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> pd.DataFrame:
+        """Audit rows, newest first (columns :data:`AUDIT_COLUMNS`); ``action`` matches
+        exactly or, ending in ``.``, as a prefix (``"user."``); ``since``/``until`` are ISO
+        dates or date-times, in the ward's time (Asia/Ho_Chi_Minh) when they carry no
+        offset, and ``until`` given as a date includes that day. The log can only be
+        appended to: no method changes or deletes its rows."""
 
     @abc.abstractmethod
     def close(self) -> None:

@@ -25,13 +25,16 @@ from geo.crs import to_wgs84
 from geo.errors import ConflictError, CRSError, GISInputError, NotFoundError, StoreError
 from geo.migrations import LATEST, MIGRATIONS, Dialect
 from geo.store import (
+    AUDIT_COLUMNS,
     Attachment,
     BBox,
     EditResult,
     Feature,
     FeatureUpdate,
     LayerInfo,
+    Session,
     Store,
+    User,
     WriteMode,
     check_layer_id,
 )
@@ -142,6 +145,13 @@ def _with_wkt(text: str, geom: BaseGeometry | None) -> str:
 
 def _has_nul(text: str) -> bool:
     return "\\u0000" in text
+
+
+def _json_text(value: Any) -> str | None:
+    """A value for a JSON column: JSON text kept as it is, None as NULL, else dumped."""
+    if value is None or isinstance(value, str):
+        return value
+    return json.dumps(value, ensure_ascii=False, default=json_value)
 
 
 class SQLStore(Store):
@@ -423,6 +433,7 @@ class SQLStore(Store):
         mode: WriteMode = "replace",
         user: str = "system",
         meta: Mapping[str, Any] | None = None,
+        role: str = "",
     ) -> int:
         """Write features in one transaction; see :meth:`Store.write_layer`."""
         check_layer_id(layer_id)
@@ -437,7 +448,7 @@ class SQLStore(Store):
             raise GISInputError(f"gdf: columns {sorted(clash)} are reserved; rename them first")
         data = gdf if gdf.crs.to_epsg() == 4326 else to_wgs84(gdf)  # VN-2000: pinned EPSG:6960
         return self._write_layer_core(
-            layer_id, data, title or layer_id, source, licence, mode, user, dict(meta or {})
+            layer_id, data, title or layer_id, source, licence, mode, user, dict(meta or {}), role
         )
 
     def _prepare_rows(
@@ -463,15 +474,65 @@ class SQLStore(Store):
         mode: WriteMode,
         user: str,
         meta: dict[str, Any],
+        role: str = "",
     ) -> int:
         rows = self._prepare_rows(layer_id, gdf)
         stamp = now_iso()
         with self._write() as cur:
+            self._lock_layer(cur, layer_id)
+            before = self._layer_state(cur, layer_id)
             fids = self._insert_rows(
                 cur, layer_id, rows, title, source, licence, mode, user, meta, stamp
             )
             self._layer_event(cur, layer_id, mode, stamp, user, len(fids), source)
+            self._audit(
+                cur,
+                [(stamp, user, role, f"layer.{mode}", layer_id, None, before,
+                  self._layer_state(cur, layer_id), {"written": len(fids), "source": source})],
+            )  # fmt: skip
         return len(fids)
+
+    def _layer_state(self, cur: Any, layer_id: str) -> dict[str, Any] | None:
+        """A layer's count, bounds, title and source for the audit (None if there is none)."""
+        cur.execute(
+            self._sql(
+                "SELECT feature_count, minx, miny, maxx, maxy, title, source FROM layers "
+                "WHERE layer_id = ?"
+            ),
+            (layer_id,),
+        )
+        row = cur.fetchone()
+        if row is None:
+            return None
+        bounds = [None if v is None else float(v) for v in row[1:5]]
+        return {
+            "feature_count": int(row[0]),
+            "bbox": None if None in bounds else bounds,
+            "title": row[5],
+            "source": row[6],
+        }
+
+    # --- the audit log (append-only: rows are only ever inserted) ------------------------
+    def _audit(self, cur: Any, rows: Sequence[tuple[Any, ...]]) -> None:
+        """Append audit rows inside the caller's transaction.
+
+        Each row is ``(at, actor, role, action, layer_id, fid, before, after, detail)``;
+        ``before``/``after`` are JSON text, a JSON-ready value, or None; ``detail`` a mapping.
+        """
+        if not rows:
+            return
+        cur.executemany(
+            self._sql(
+                "INSERT INTO audit_log (at, actor, role, action, layer_id, fid, before, after, "
+                f"detail) VALUES (?, ?, ?, ?, ?, ?, {self.json_param}, {self.json_param}, "
+                f"{self.json_param})"
+            ),
+            [
+                (at, str(actor), str(role or ""), action, layer_id, fid, _json_text(before),
+                 _json_text(after), _json_text(dict(detail or {})))
+                for at, actor, role, action, layer_id, fid, before, after, detail in rows
+            ],
+        )  # fmt: skip
 
     def _layer_event(
         self, cur: Any, layer_id: str, action: str, stamp: str, user: str, count: int, source: str
@@ -708,10 +769,11 @@ class SQLStore(Store):
         geometry: BaseGeometry | None = None,
         user: str,
         reason: str = "",
+        role: str = "",
     ) -> Feature:
         """Optimistic update: refused with ``ConflictError`` if the version moved on."""
         update = FeatureUpdate(int_fid(fid), expected_version, props, geometry, reason)
-        return self.apply_edits(layer_id, updates=[update], user=user).updated[0]
+        return self.apply_edits(layer_id, updates=[update], user=user, role=role).updated[0]
 
     def apply_edits(
         self,
@@ -726,6 +788,7 @@ class SQLStore(Store):
         source: str = "",
         licence: str = "",
         meta: Mapping[str, Any] | None = None,
+        role: str = "",
     ) -> EditResult:
         """Inserts and optimistic updates in one transaction; see :meth:`Store.apply_edits`."""
         check_layer_id(layer_id)
@@ -767,6 +830,7 @@ class SQLStore(Store):
                     dict(meta or {}), stamp,
                 )  # fmt: skip
                 geoms, _, texts = rows
+                afters = [_with_wkt(text, g) for text, g in zip(texts, geoms, strict=True)]
                 cur.executemany(
                     self._sql(
                         "INSERT INTO feature_history (layer_id, fid, version, action, "
@@ -774,13 +838,19 @@ class SQLStore(Store):
                         f"VALUES (?, ?, 1, 'insert', ?, ?, ?, NULL, {self.json_param}, ?)"
                     ),
                     [
-                        (layer_id, fid, stamp, user, reason, _with_wkt(text, g), effective_at)
-                        for fid, text, g in zip(inserted, texts, geoms, strict=True)
+                        (layer_id, fid, stamp, user, reason, after, effective_at)
+                        for fid, after in zip(inserted, afters, strict=True)
                     ],
                 )
                 self._layer_event(cur, layer_id, "append", stamp, user, len(inserted), source)
+                detail = {"version": 1, "reason": reason, "effective_at": effective_at}
+                self._audit(
+                    cur,
+                    [(stamp, user, role, "feature.insert", layer_id, fid, None, after, detail)
+                     for fid, after in zip(inserted, afters, strict=True)],
+                )  # fmt: skip
             updated = [
-                self._apply_update(cur, layer_id, u, user, reason, effective_at, stamp)
+                self._apply_update(cur, layer_id, u, user, reason, effective_at, stamp, role)
                 for u in checked
             ]
             if updated:
@@ -829,8 +899,10 @@ class SQLStore(Store):
         reason: str,
         effective_at: str | None,
         stamp: str,
+        role: str = "",
     ) -> Feature:
-        """One optimistic update inside the caller's transaction, with its history row."""
+        """One optimistic update inside the caller's transaction, with its history row and
+        its audit row."""
         fid, expected_version, geometry = update.fid, update.expected_version, update.geometry
         changes = dict(update.props or {})
         current = self._fetch_feature(cur, layer_id, fid, lock=True)
@@ -861,16 +933,21 @@ class SQLStore(Store):
         )  # fmt: skip
         if cur.rowcount != 1:
             raise self._conflict(cur, current, expected_version)
+        before_text = json.dumps(before, ensure_ascii=False)
+        after_text = json.dumps(after, ensure_ascii=False)
+        why, when = update.reason or reason, update.effective_at or effective_at
         cur.execute(
             self._sql(
                 "INSERT INTO feature_history (layer_id, fid, version, action, changed_at, "
                 "changed_by, reason, before, after, effective_at) VALUES (?, ?, ?, 'update', "
                 f"?, ?, ?, {self.json_param}, {self.json_param}, ?)"
             ),
-            (layer_id, fid, expected_version + 1, stamp, user, update.reason or reason,
-             json.dumps(before, ensure_ascii=False), json.dumps(after, ensure_ascii=False),
-             update.effective_at or effective_at),
+            (layer_id, fid, expected_version + 1, stamp, user, why, before_text, after_text,
+             when),
         )  # fmt: skip
+        detail = {"version": expected_version + 1, "reason": why, "effective_at": when}
+        self._audit(cur, [(stamp, user, role, "feature.update", layer_id, fid, before_text,
+                           after_text, detail)])  # fmt: skip
         updated = self._fetch_feature(cur, layer_id, fid)
         assert updated is not None
         return updated
@@ -917,7 +994,14 @@ class SQLStore(Store):
         )  # fmt: skip
 
     def _attachment_history(
-        self, cur: Any, att: Attachment, action: str, user: str, reason: str, stamp: str
+        self,
+        cur: Any,
+        att: Attachment,
+        action: str,
+        user: str,
+        reason: str,
+        stamp: str,
+        role: str = "",
     ) -> None:
         cur.execute(
             self._sql("SELECT version FROM features WHERE layer_id = ? AND fid = ?"),
@@ -937,6 +1021,9 @@ class SQLStore(Store):
              None if before is None else json.dumps(before, ensure_ascii=False),
              None if after is None else json.dumps(after, ensure_ascii=False)),
         )  # fmt: skip
+        kind = "attachment.add" if action == "attach" else "attachment.delete"
+        self._audit(cur, [(stamp, user, role, kind, att.layer_id, att.fid, before, after,
+                           {"reason": reason})])  # fmt: skip
 
     def add_attachment(
         self,
@@ -949,6 +1036,7 @@ class SQLStore(Store):
         sha256: str,
         user: str,
         reason: str = "",
+        role: str = "",
     ) -> Attachment:
         """Keep a document with a feature; see :meth:`Store.add_attachment`."""
         check_layer_id(layer_id)
@@ -979,7 +1067,7 @@ class SQLStore(Store):
                 (layer_id, fid),
             )
             att = self._attachment(cur.fetchone())
-            self._attachment_history(cur, att, "attach", user, reason, stamp)
+            self._attachment_history(cur, att, "attach", user, reason, stamp, role)
         return att
 
     def list_attachments(
@@ -1006,7 +1094,9 @@ class SQLStore(Store):
             raise NotFoundError(f"attachment_id: no attachment {attachment_id!r}")
         return self._attachment(row[:11]), bytes(row[11])
 
-    def delete_attachment(self, attachment_id: int, *, user: str, reason: str = "") -> Attachment:
+    def delete_attachment(
+        self, attachment_id: int, *, user: str, reason: str = "", role: str = ""
+    ) -> Attachment:
         """Mark a document deleted; its bytes stay for the record."""
         if not isinstance(user, str) or not user.strip():
             raise GISInputError("user: expected who makes the change, got an empty name")
@@ -1027,7 +1117,7 @@ class SQLStore(Store):
                 (int(attachment_id),),
             )
             att = self._attachment(cur.fetchone())
-            self._attachment_history(cur, att, "detach", user, reason, stamp)
+            self._attachment_history(cur, att, "detach", user, reason, stamp, role)
         return att
 
     def history(self, layer_id: str, fid: int | None = None) -> pd.DataFrame:
@@ -1066,6 +1156,397 @@ class SQLStore(Store):
         return pd.DataFrame(
             rows, columns=["layer_id", "action", "at", "by", "feature_count", "source"]
         )
+
+    # --- accounts and sessions ---------------------------------------------------------
+    _USER_COLUMNS = (
+        "username, display_name, role, password_hash, disabled, failed_logins, locked_until, "
+        "created_at, created_by, updated_at, updated_by, last_login_at"
+    )
+
+    def _user(self, row: Sequence[Any]) -> User:
+        return User(
+            username=row[0], display_name=row[1], role=row[2], password_hash=row[3],
+            disabled=bool(row[4]), failed_logins=int(row[5]), locked_until=row[6],
+            created_at=row[7], created_by=row[8], updated_at=row[9], updated_by=row[10],
+            last_login_at=row[11],
+        )  # fmt: skip
+
+    def _fetch_user(self, cur: Any, username: str, *, lock: bool = False) -> User | None:
+        cur.execute(
+            self._sql(f"SELECT {self._USER_COLUMNS} FROM users WHERE username = ?")
+            + (" FOR UPDATE" if lock and self.dialect == "postgresql" else ""),
+            (username,),
+        )
+        row = cur.fetchone()
+        return None if row is None else self._user(row)
+
+    def _locked_user(self, cur: Any, username: str) -> User:
+        user = self._fetch_user(cur, _check_name(username, "username"), lock=True)
+        if user is None:
+            raise NotFoundError(f"username: no account {username!r}")
+        return user
+
+    def add_user(
+        self,
+        username: str,
+        *,
+        display_name: str,
+        role: str,
+        password_hash: str,
+        actor: str,
+        actor_role: str,
+    ) -> User:
+        """Create an account; see :meth:`Store.add_user`."""
+        username = _check_name(username, "username")
+        _check_role(role)
+        if not isinstance(password_hash, str) or not password_hash.startswith("$argon2"):
+            raise GISInputError("password_hash: expected an argon2 hash, got something else")
+        display = _check_name(display_name, "display_name")
+        stamp = now_iso()
+        with self._write() as cur:
+            if self._fetch_user(cur, username) is not None:
+                raise GISInputError(f"username: an account {username!r} already exists")
+            cur.execute(
+                self._sql(
+                    "INSERT INTO users (username, display_name, role, password_hash, created_at, "
+                    "created_by, updated_at, updated_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+                ),
+                (username, display, role, password_hash, stamp, actor, stamp, actor),
+            )
+            user = self._fetch_user(cur, username)
+            assert user is not None
+            self._audit(cur, [(stamp, actor, actor_role, "user.add", None, None, None,
+                               _public(user), {"username": username})])  # fmt: skip
+        return user
+
+    def get_user(self, username: str) -> User:
+        """One account."""
+        with self._read() as cur:
+            user = self._fetch_user(cur, _check_name(username, "username"))
+        if user is None:
+            raise NotFoundError(f"username: no account {username!r}")
+        return user
+
+    def list_users(self) -> list[User]:
+        """Every account, sorted by username."""
+        with self._read() as cur:
+            cur.execute(f"SELECT {self._USER_COLUMNS} FROM users ORDER BY username")
+            return [self._user(row) for row in cur.fetchall()]
+
+    def update_user(
+        self,
+        username: str,
+        *,
+        actor: str,
+        actor_role: str,
+        display_name: str | None = None,
+        role: str | None = None,
+        password_hash: str | None = None,
+        disabled: bool | None = None,
+        unlock: bool = False,
+        end_sessions: bool = False,
+    ) -> User:
+        """Change an account; see :meth:`Store.update_user`."""
+        changes: dict[str, Any] = {}
+        if display_name is not None:
+            changes["display_name"] = _check_name(display_name, "display_name")
+        if role is not None:
+            changes["role"] = _check_role(role)
+        if password_hash is not None:
+            if not isinstance(password_hash, str) or not password_hash.startswith("$argon2"):
+                raise GISInputError("password_hash: expected an argon2 hash, got something else")
+            changes["password_hash"] = password_hash
+        if disabled is not None:
+            changes["disabled"] = bool(disabled)
+        stamp = now_iso()
+        with self._write() as cur:
+            current = self._locked_user(cur, username)
+            if unlock:
+                changes.update(failed_logins=0, locked_until=None)
+            changes = {
+                k: v for k, v in changes.items()
+                if k == "password_hash" or getattr(current, k) != v
+            }  # fmt: skip
+            ended = 0
+            if end_sessions or changes.get("disabled") is True:
+                cur.execute(self._sql("DELETE FROM sessions WHERE username = ?"), (username,))
+                ended = max(int(cur.rowcount), 0)
+            if not changes and not ended:
+                return current
+            if changes:
+                sets = ", ".join(f"{k} = ?" for k in changes)
+                cur.execute(
+                    self._sql(
+                        f"UPDATE users SET {sets}, updated_at = ?, updated_by = ? "
+                        "WHERE username = ?"
+                    ),
+                    (*changes.values(), stamp, actor, current.username),
+                )
+            user = self._fetch_user(cur, current.username)
+            assert user is not None
+            before, after = _public(current), _public(user)
+            keys = [k for k in before if before[k] != after[k]]
+            before = {k: before[k] for k in keys}
+            after = {k: after[k] for k in keys}
+            if "password_hash" in changes:
+                before["password"], after["password"] = "(old)", "(changed)"
+            self._audit(cur, [(stamp, actor, actor_role, _user_action(changes, unlock),
+                               None, None, before, after,
+                               {"username": user.username, "sessions_ended": ended})])  # fmt: skip
+        return user
+
+    def remove_user(self, username: str, *, actor: str, actor_role: str) -> User:
+        """Delete an account and its sessions; see :meth:`Store.remove_user`."""
+        stamp = now_iso()
+        with self._write() as cur:
+            current = self._locked_user(cur, username)
+            cur.execute(self._sql("DELETE FROM sessions WHERE username = ?"), (current.username,))
+            ended = max(int(cur.rowcount), 0)
+            cur.execute(self._sql("DELETE FROM users WHERE username = ?"), (current.username,))
+            detail = {"username": current.username, "sessions_ended": ended}
+            self._audit(cur, [(stamp, actor, actor_role, "user.remove", None, None,
+                               _public(current), None, detail)])  # fmt: skip
+        return current
+
+    def login_failed(self, username: str, *, lock_after: int, lock_until: str) -> User:
+        """Count a failed sign-in; see :meth:`Store.login_failed`."""
+        if isinstance(lock_after, bool) or not isinstance(lock_after, int) or lock_after < 1:
+            raise GISInputError(f"lock_after: expected a positive integer, got {lock_after!r}")
+        stamp = now_iso()
+        with self._write() as cur:
+            current = self._locked_user(cur, username)
+            failures = current.failed_logins + 1
+            locks = failures >= lock_after
+            cur.execute(
+                self._sql(
+                    "UPDATE users SET failed_logins = ?, locked_until = ? WHERE username = ?"
+                ),
+                (0 if locks else failures, lock_until if locks else current.locked_until,
+                 current.username),
+            )  # fmt: skip
+            rows: list[tuple[Any, ...]] = [
+                (stamp, current.username, current.role, "login.failure", None, None, None, None,
+                 {"reason": "wrong password", "failures": failures}),
+            ]  # fmt: skip
+            if locks:
+                rows.append((stamp, current.username, current.role, "login.locked", None, None,
+                             None, {"locked_until": lock_until},
+                             {"failures": failures}))  # fmt: skip
+            self._audit(cur, rows)
+            user = self._fetch_user(cur, current.username)
+            assert user is not None
+        return user
+
+    def create_session(
+        self, session: Session, *, actor_role: str, password_hash: str | None = None
+    ) -> None:
+        """Record a successful sign-in; see :meth:`Store.create_session`."""
+        if not isinstance(session, Session) or len(session.token_sha256) != 64:
+            raise GISInputError("session: expected a Session with a SHA-256 hex digest")
+        stamp = now_iso()
+        with self._write() as cur:
+            user = self._locked_user(cur, session.username)
+            cur.execute(
+                self._sql("DELETE FROM sessions WHERE expires_at <= ?"), (session.created_at,)
+            )
+            cur.execute(
+                self._sql(
+                    "INSERT INTO sessions (token_sha256, username, created_at, expires_at, "
+                    "last_seen_at) VALUES (?, ?, ?, ?, ?)"
+                ),
+                (session.token_sha256, user.username, session.created_at, session.expires_at,
+                 session.last_seen_at),
+            )  # fmt: skip
+            cur.execute(
+                self._sql(
+                    "UPDATE users SET failed_logins = 0, locked_until = NULL, last_login_at = ?, "
+                    "password_hash = COALESCE(?, password_hash) WHERE username = ?"
+                ),
+                (session.created_at, password_hash, user.username),
+            )
+            self._audit(cur, [(stamp, user.username, actor_role, "login.success", None, None,
+                               None, None, {"expires_at": session.expires_at,
+                                            "rehashed": password_hash is not None})])  # fmt: skip
+
+    _SESSION_COLUMNS = "token_sha256, username, created_at, expires_at, last_seen_at"
+
+    def get_session(self, token_sha256: str) -> Session:
+        """A session by its token's SHA-256."""
+        with self._read() as cur:
+            cur.execute(
+                self._sql(f"SELECT {self._SESSION_COLUMNS} FROM sessions WHERE token_sha256 = ?"),
+                (str(token_sha256),),
+            )
+            row = cur.fetchone()
+        if row is None:
+            raise NotFoundError("token: no such session (signed out, expired or never made)")
+        return Session(*row)
+
+    def touch_session(self, token_sha256: str, at: str) -> None:
+        """Note a session's latest use; not audited."""
+        with self._write() as cur:
+            cur.execute(
+                self._sql(
+                    "UPDATE sessions SET last_seen_at = ? WHERE token_sha256 = ? "
+                    "AND last_seen_at < ?"
+                ),
+                (at, str(token_sha256), at),
+            )
+
+    def end_session(self, token_sha256: str, *, reason: str, actor_role: str = "") -> bool:
+        """Remove a session; see :meth:`Store.end_session`."""
+        stamp = now_iso()
+        with self._write() as cur:
+            cur.execute(
+                self._sql(f"SELECT {self._SESSION_COLUMNS} FROM sessions WHERE token_sha256 = ?"),
+                (str(token_sha256),),
+            )
+            row = cur.fetchone()
+            if row is None:
+                return False
+            session = Session(*row)
+            cur.execute(
+                self._sql("DELETE FROM sessions WHERE token_sha256 = ?"), (str(token_sha256),)
+            )
+            action = "logout" if reason == "logout" else "session.expired"
+            detail = {"reason": reason, "signed_in_at": session.created_at}
+            self._audit(cur, [(stamp, session.username, actor_role, action, None, None, None,
+                               None, detail)])  # fmt: skip
+        return True
+
+    def record_event(
+        self,
+        action: str,
+        *,
+        actor: str,
+        actor_role: str = "",
+        layer_id: str | None = None,
+        detail: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Append an audit row for something that is not a store write."""
+        if not isinstance(action, str) or not action.strip():
+            raise GISInputError(f"action: expected a name such as 'dem.replace', got {action!r}")
+        if layer_id is not None:
+            check_layer_id(layer_id)
+        with self._write() as cur:
+            self._audit(cur, [(now_iso(), actor, actor_role, action, layer_id, None, None, None,
+                               detail)])  # fmt: skip
+
+    def audit(
+        self,
+        *,
+        actor: str | None = None,
+        action: str | None = None,
+        layer_id: str | None = None,
+        since: str | None = None,
+        until: str | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> pd.DataFrame:
+        """Audit rows, newest first; see :meth:`Store.audit`."""
+        for name, value in (("limit", limit), ("offset", offset)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise GISInputError(f"{name}: expected a whole number >= 0, got {value!r}")
+        where: list[str] = []
+        params: list[Any] = []
+        if actor:
+            where.append("actor = ?")
+            params.append(actor)
+        if action:
+            if action.endswith("."):
+                where.append("action LIKE ?")
+                params.append(action.replace("%", "").replace("_", "\\_") + "%")
+                where[-1] += " ESCAPE '\\'"
+            else:
+                where.append("action = ?")
+                params.append(action)
+        if layer_id:
+            where.append("layer_id = ?")
+            params.append(check_layer_id(layer_id))
+        if since:
+            where.append("at >= ?")
+            params.append(utc_bound(since, "since"))
+        if until:
+            where.append("at < ?")
+            params.append(utc_bound(until, "until", end=True))
+        sql = f"SELECT {', '.join(AUDIT_COLUMNS)} FROM audit_log"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY id DESC LIMIT ? OFFSET ?"
+        with self._read() as cur:
+            cur.execute(self._sql(sql), (*params, limit, offset))
+            rows = cur.fetchall()
+        frame = pd.DataFrame(rows, columns=AUDIT_COLUMNS)
+        for col in ("before", "after", "detail"):
+            frame[col] = frame[col].map(self._load_json)
+        frame["fid"] = frame["fid"].astype("Int64")
+        return frame
+
+
+ROLES = ("viewer", "editor", "approver", "admin")
+WARD_TIMEZONE = "Asia/Ho_Chi_Minh"
+_DATE_ONLY = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def _check_name(value: Any, name: str) -> str:
+    if not isinstance(value, str) or not value.strip() or "\x00" in value or len(value) > 200:
+        raise GISInputError(f"{name}: expected 1 to 200 characters of text, got {value!r}")
+    return value.strip()
+
+
+def _check_role(role: Any) -> str:
+    if role not in ROLES:
+        raise GISInputError(f"role: expected one of {', '.join(ROLES)}, got {role!r}")
+    return str(role)
+
+
+def _public(user: User) -> dict[str, Any]:
+    """What the audit may show of an account: never its password hash."""
+    return {
+        "username": user.username, "display_name": user.display_name, "role": user.role,
+        "disabled": user.disabled, "failed_logins": user.failed_logins,
+        "locked_until": user.locked_until,
+    }  # fmt: skip
+
+
+def _user_action(changes: Mapping[str, Any], unlock: bool) -> str:
+    kinds = []
+    if "display_name" in changes:
+        kinds.append("user.rename")
+    if "role" in changes:
+        kinds.append("user.role")
+    if "password_hash" in changes:
+        kinds.append("user.password")
+    if "disabled" in changes:
+        kinds.append("user.disable" if changes["disabled"] else "user.enable")
+    if unlock and ("failed_logins" in changes or "locked_until" in changes):
+        kinds.append("user.unlock")
+    if not kinds:
+        return "user.sessions_ended"
+    return kinds[0] if len(kinds) == 1 else "user.update"
+
+
+def utc_bound(value: Any, name: str, *, end: bool = False) -> str:
+    """An ISO date or date-time as the stored UTC text, for comparing with audit times.
+
+    A value without an offset is the ward's time (Asia/Ho_Chi_Minh). With ``end``, a date
+    alone means the end of that day (the bound is the next midnight).
+    """
+    text = value.isoformat() if isinstance(value, date | datetime) else value
+    if not isinstance(text, str) or not _ISO_MOMENT.fullmatch(text.strip()):
+        msg = f"{name}: expected an ISO date or date-time such as '2026-03-01', got {value!r}"
+        raise GISInputError(msg)
+    text = text.strip()
+    try:
+        moment = pd.Timestamp(text)
+    except (TypeError, ValueError) as e:
+        msg = f"{name}: expected an ISO date or date-time such as '2026-03-01', got {value!r}"
+        raise GISInputError(msg) from e
+    if end and _DATE_ONLY.fullmatch(text):
+        moment += pd.Timedelta(days=1)
+    if moment.tzinfo is None:
+        moment = moment.tz_localize(WARD_TIMEZONE)
+    return str(moment.tz_convert("UTC").to_pydatetime().isoformat(timespec="microseconds"))
 
 
 def _merge_dtypes(old: Sequence[Sequence[str]], new: Sequence[Sequence[str]]) -> list[list[str]]:

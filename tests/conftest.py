@@ -36,8 +36,10 @@ from urllib.parse import quote, urlsplit
 
 import psycopg
 import pytest
+from argon2 import PasswordHasher
 from psycopg import sql
 
+from geo import auth
 from geo.config import Settings, load_settings
 from geo.store import Store, open_store
 
@@ -474,6 +476,18 @@ def pg_database(pg_server: PgServer) -> Iterator[Callable[..., str]]:
 
 
 # --- Stores, settings, shared data -----------------------------------------------------------
+
+
+@pytest.fixture(autouse=True)
+def fast_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """argon2id with tiny costs, so tests that make accounts stay fast.
+
+    Only the cost parameters change; the app's own (RFC 9106, 64 MiB) are checked in a
+    subprocess by ``tests/test_auth.py``. Servers started by the end-to-end tests use them.
+    """
+    monkeypatch.setattr(
+        auth, "HASHER", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+    )
 
 
 @pytest.fixture(
