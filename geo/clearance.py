@@ -837,8 +837,8 @@ def dashboard_tables(
 
 def detach(store: Store, attachment_id: int, *, user: str, role: str, reason: str = "") -> Any:
     """Mark a parcel's document deleted (its bytes stay in the store); one history row."""
-    check_role(role, "remove documents of")
-    return store.delete_attachment(attachment_id, user=user, reason=reason)
+    check_role(role, "remove documents of", "parcel.attach")
+    return store.delete_attachment(attachment_id, user=user, reason=reason, role=role)
 
 
 def attach(

@@ -101,6 +101,39 @@ class Attachment:
     deleted_by: str | None = None
 
 
+@dataclass(frozen=True)
+class User:
+    """An account as stored: the password only as its argon2id hash (never shown in a repr)."""
+
+    username: str
+    display_name: str
+    role: str
+    password_hash: str = field(repr=False)
+    disabled: bool = False
+    failed_logins: int = 0
+    locked_until: str | None = None
+    created_at: str = ""
+    created_by: str = ""
+    updated_at: str = ""
+    updated_by: str = ""
+    last_login_at: str | None = None
+
+
+@dataclass(frozen=True)
+class Session:
+    """A sign-in: only the SHA-256 of its token is stored; times are ISO 8601 UTC."""
+
+    token_sha256: str = field(repr=False)
+    username: str
+    created_at: str
+    expires_at: str
+    last_seen_at: str
+
+
+AUDIT_COLUMNS = ["id", "at", "actor", "role", "action", "layer_id", "fid", "before", "after",
+                 "detail"]  # fmt: skip
+
+
 def check_layer_id(layer_id: str) -> str:
     """Return ``layer_id`` if it is a safe identifier (lowercase letters, digits, underscore)."""
     if not isinstance(layer_id, str) or not layer_id or len(layer_id) > 63:
@@ -201,10 +234,12 @@ class Store(abc.ABC):
         geometry: BaseGeometry | None = None,
         user: str,
         reason: str = "",
+        role: str = "",
     ) -> Feature:
         """Change a feature if it is still at ``expected_version``; else ``ConflictError``.
 
-        ``props`` are merged into the stored attributes. The change is one history row.
+        ``props`` are merged into the stored attributes. The change is one history row and
+        one audit row.
         """
 
     @abc.abstractmethod

@@ -697,10 +697,15 @@ class SQLStore(Store):
         geoms = self._decode_geoms([r[2] for r in rows])
         return gpd.GeoDataFrame(props, geometry=gpd.GeoSeries(geoms, index=props.index), crs=4326)
 
-    def delete_layer(self, layer_id: str, *, user: str = "system") -> None:
+    def delete_layer(self, layer_id: str, *, user: str = "system", role: str = "") -> None:
         """Remove a layer and its features; its history and events stay."""
-        info = self.layer_info(layer_id)
+        self.layer_info(layer_id)  # NotFoundError for an unknown layer
+        stamp = now_iso()
         with self._write() as cur:
+            self._lock_layer(cur, layer_id)
+            before = self._layer_state(cur, layer_id)
+            if before is None:
+                raise NotFoundError(f"layer_id: no layer {layer_id!r} in the store")
             cur.execute(self._sql("DELETE FROM features WHERE layer_id = ?"), (layer_id,))
             cur.execute(self._sql("DELETE FROM layers WHERE layer_id = ?"), (layer_id,))
             cur.execute(
@@ -708,8 +713,10 @@ class SQLStore(Store):
                     "INSERT INTO layer_events (layer_id, action, at, by, feature_count, source) "
                     "VALUES (?, 'delete', ?, ?, ?, '')"
                 ),
-                (layer_id, now_iso(), user, info.feature_count),
+                (layer_id, stamp, user, before["feature_count"]),
             )
+            self._audit(cur, [(stamp, user, role, "layer.delete", layer_id, None, before, None,
+                               {})])  # fmt: skip
 
     # --- features --------------------------------------------------------------------
     def _add_columns(self, cur: Any, layer_id: str, names: list[str]) -> None:
