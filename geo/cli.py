@@ -1,4 +1,4 @@
-"""The command line, ``python -m geo``: wards, lookups, layers, import and export."""
+"""The command line, ``python -m geo``: wards, lookups, layers, import and export, accounts."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from typing import Any, TextIO
 
 import pandas as pd
 
-from geo import cli_backup, cli_dem, cli_floods, cli_parcels, io, wards
+from geo import auth, catalog, cli_backup, cli_dem, cli_floods, cli_parcels, cli_users, io, wards
 from geo.config import Settings, load_settings
 from geo.errors import (
     ConfigError,
@@ -67,6 +67,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--source", default="", help="where the data comes from")
     p.add_argument("--licence", default="", help="its licence")
     p.add_argument("--user", default="cli", help="who imports (recorded in the history)")
+    p.add_argument("--role", choices=auth.ROLES,
+                   help="default: GIS_ROLE (editor); importing layers needs admin")  # fmt: skip
     p.set_defaults(func=cmd_import)
 
     p = sub.add_parser("export", help="export a layer to a file")
@@ -79,6 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
     cli_floods.add_parser(sub)
     cli_dem.add_parser(sub)
     cli_backup.add_parser(sub)
+    cli_users.add_parser(sub)
     return parser
 
 
@@ -208,7 +211,9 @@ def cmd_layers(args: argparse.Namespace, settings: Settings, store: Store) -> An
 
 
 def cmd_import(args: argparse.Namespace, settings: Settings, store: Store) -> Any:
-    """``import``: read, check and store a vector file in one transaction."""
+    """``import``: read, check and store a vector file in one transaction (admins)."""
+    role = str(args.role or settings.role)
+    auth.require(role, "layer.import")
     result = io.read_vector(
         args.file,
         crs=args.crs,
@@ -216,14 +221,16 @@ def cmd_import(args: argparse.Namespace, settings: Settings, store: Store) -> An
         repair=args.repair,
         max_bytes=settings.max_upload_mb * 1024 * 1024,
     )
-    count = store.write_layer(
+    count = catalog.import_layer(
+        store,
         args.layer,
-        wards.conform_layer(args.layer, result.gdf),
+        result.gdf,
         title=args.title or args.layer,
         source=args.source or args.file.name,
         licence=args.licence,
         mode=args.mode,
         user=args.user,
+        role=role,
         meta={"source_crs": result.source_crs},
     )
     return {

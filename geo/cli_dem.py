@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 from shapely.geometry import box
 
-from geo import raster, wards
+from geo import auth, raster, wards
 from geo.config import Settings
 from geo.crs import from_wgs84, to_wgs84
 from geo.errors import FetchError, GISInputError, NotFoundError
@@ -31,12 +31,18 @@ def add_parser(sub: Any) -> None:
     """Add the ``dem`` command and its subcommands."""
     dem = sub.add_parser("dem", help="elevation model: import, fetch GLO-30, low streets, flood")
     ps = dem.add_subparsers(dest="dem_command", required=True, metavar="ACTION")
+    who = argparse.ArgumentParser(add_help=False)
+    who.add_argument("--user", default="cli", help="who replaces the DEM (the audit log)")
+    who.add_argument("--role", choices=auth.ROLES, help="default: GIS_ROLE (editor)")
 
-    p = ps.add_parser("import", help="store a GeoTIFF elevation model (metres) as the ward's DEM")
+    p = ps.add_parser(
+        "import", parents=[who], help="store a GeoTIFF elevation model (metres) as the ward's DEM"
+    )
     p.add_argument("file", type=Path)
     p.set_defaults(func=cmd_import)
 
-    p = ps.add_parser("fetch", help="download the Copernicus GLO-30 window as the ward's DEM")
+    p = ps.add_parser("fetch", parents=[who],
+                      help="download the Copernicus GLO-30 window as the ward's DEM")  # fmt: skip
     p.add_argument("--bbox", metavar="MINLON,MINLAT,MAXLON,MAXLAT",
                    help="default: the configured ward's bounds plus --margin-m; write "
                    "--bbox=-70.5,... when it starts with a minus")  # fmt: skip
@@ -63,9 +69,18 @@ def dem_path(settings: Settings) -> Path:
 
 def cmd_import(args: argparse.Namespace, settings: Settings, store: Store) -> Any:
     """``dem import``: check a GeoTIFF and store it as the ward's DEM."""
+    role = str(args.role or settings.role)
+    auth.require(role, "dem.manage")
     dem = raster.read_dem(args.file)
     path = raster.write_dem(dem, dem_path(settings))
+    _audit_dem(store, args.user, role, f"import: {args.file.name}", dem)
     return {"file": str(path), **_describe(dem)}
+
+
+def _audit_dem(store: Store, user: str, role: str, source: str, dem: raster.Dem) -> None:
+    """The DEM is a file beside the store: its replacement goes to the audit log as an event."""
+    store.record_event("dem.replace", actor=user, actor_role=role,
+                       detail={"via": source, **_describe(dem)})  # fmt: skip
 
 
 def cmd_fetch(args: argparse.Namespace, settings: Settings, store: Store) -> Any:
@@ -74,6 +89,8 @@ def cmd_fetch(args: argparse.Namespace, settings: Settings, store: Store) -> Any
     Offline or refused, it raises ``FetchError``: ``python -m geo`` prints the reason and
     exits with :data:`EXIT_OFFLINE`.
     """
+    role = str(args.role or settings.role)
+    auth.require(role, "dem.manage")
     if args.bbox:
         bbox = _parse_bbox(args.bbox)
         margin = 0.0 if args.margin_m is None else args.margin_m
@@ -92,6 +109,7 @@ def cmd_fetch(args: argparse.Namespace, settings: Settings, store: Store) -> Any
     except FetchError:
         raise  # python -m geo prints it and exits with EXIT_OFFLINE
     path = raster.write_dem(dem, dem_path(settings))
+    _audit_dem(store, args.user, role, "Copernicus GLO-30", dem)
     return {"file": str(path), **_describe(dem), "attribution": raster.GLO30_ATTRIBUTION}
 
 

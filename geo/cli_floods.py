@@ -134,7 +134,7 @@ def read_streets(store: Store) -> Any:
 
 def cmd_streets_import(args: argparse.Namespace, settings: Settings, store: Store) -> Any:
     """``streets import``: read an OSM file and store its drivable segments."""
-    floods.check_role(_role(args, settings), "import streets")
+    floods.check_role(_role(args, settings), "import streets", "streets.import")
     edges = streets.edges_frame(streets.read_streets(args.file))
     count, moved = floods.replace_network(
         store, edges, source=f"OpenStreetMap: {args.file.name}", user=args.user,
@@ -158,7 +158,7 @@ def cmd_streets_sample(args: argparse.Namespace, settings: Settings, store: Stor
 
 def cmd_streets_fetch(args: argparse.Namespace, settings: Settings, store: Store) -> Any:
     """``streets fetch``: download the ward's streets from OpenStreetMap."""
-    floods.check_role(_role(args, settings), "import streets")
+    floods.check_role(_role(args, settings), "import streets", "streets.import")
     new = store.read_layer(wards.NEW_LAYER)
     polygon = new.loc[new["name"] == settings.profile.name, "geometry"].union_all()
     print(f"fetching streets of {settings.profile.name} from OpenStreetMap...", file=sys.stderr)

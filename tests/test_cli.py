@@ -21,6 +21,7 @@ from geo.crs import from_wgs84
 def db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     path = tmp_path / "cli.gpkg"
     monkeypatch.setenv("GIS_DB", str(path))
+    monkeypatch.setenv("GIS_ROLE", "admin")  # importing whole layers is an admin's work
     monkeypatch.setenv("GIS_CONFIG", str(tmp_path / "none.toml"))
     (tmp_path / "none.toml").write_text("", encoding="utf-8")
     return path
