@@ -74,12 +74,23 @@ def zoom_for_bounds(bounds: Sequence[float], width_px: int = 800, height_px: int
     return int(max(0, min(zooms)))
 
 
+def web_escape(text: str) -> str:
+    """Text made inert for map HTML *and* for folium's templates.
+
+    ``html.escape`` stops markup. Braces become entities too: branca wraps every rendered
+    script in a new Jinja template, so a user's ``{{ ... }}`` would be evaluated on the
+    server (template injection, up to running code) and ``{% raw`` would crash the map.
+    Tooltips and popups show the entities as braces.
+    """
+    return html.escape(text).replace("{", "&#123;").replace("}", "&#125;")
+
+
 def _jsonable(value: Any) -> Any:
     """A JSON-safe, HTML-escaped version of one attribute value."""
     if value is None:
         return None
     if isinstance(value, str):
-        return html.escape(value)
+        return web_escape(value)
     if isinstance(value, bool | np.bool_):
         return bool(value)
     if isinstance(value, int | np.integer):
@@ -89,10 +100,10 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, pd.Timestamp | dt.datetime | dt.date):
         return value.isoformat()
     if isinstance(value, list | tuple | np.ndarray):
-        return html.escape(", ".join(str(v) for v in value))
+        return web_escape(", ".join(str(v) for v in value))
     if pd.isna(value):
         return None
-    return html.escape(str(value))
+    return web_escape(str(value))
 
 
 def prepare_for_web(
@@ -158,7 +169,7 @@ def prepare_for_web(
             continue
         fid = _jsonable(fids[i])
         # names too: a column called "</script>..." must not end the map's <script> block
-        props = {html.escape(name): _jsonable(columns[name][i]) for name in kept}
+        props = {web_escape(name): _jsonable(columns[name][i]) for name in kept}
         props["fid"] = fid
         features.append(
             {

@@ -8,11 +8,12 @@ moves. Shapes go to a canvas renderer: tens of thousands of SVG paths would stal
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import folium
-from branca.element import MacroElement
+from branca.element import Element, Figure, MacroElement
 from jinja2 import Template
 
 from geo.viewport import ViewContent
@@ -22,20 +23,34 @@ from ui.i18n import t
 GROUP_NAME = "viewport"
 
 
+_TEMPLATE_OPENER = re.compile(r"\{(?=[{%#])")
+
+
 def js_json(value: Any) -> str:
-    """``value`` as JSON that is inert inside an HTML ``<script>`` (no ``</script>``, no
-    line separators)."""
-    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-    for char, code in (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026")):
-        text = text.replace(char, code)
-    return text.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
+    """``value`` as JSON that is inert inside an HTML ``<script>`` and a Jinja template."""
+    return _js_text(json.dumps(value, ensure_ascii=False, separators=(",", ":")))
 
 
 def _js_text(text: str) -> str:
-    """Already-JSON text (from geo.viewport) made inert inside ``<script>``."""
+    """JSON text made inert inside ``<script>`` (no ``</script>``, no line separators) and
+    for Jinja: a ``{`` that would open ``{{``, ``{%`` or ``{#`` (only possible inside a JSON
+    string) is written ``\\u007b``."""
     for char, code in (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026")):
         text = text.replace(char, code)
+    text = _TEMPLATE_OPENER.sub(r"\\u007b", text)
     return text.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
+
+
+class _Raw(Element):
+    """Rendered text kept as it is (branca's ``Element(text)`` would compile it as a Jinja
+    template: slow for a megabyte of data, and unsafe for text a user typed)."""
+
+    def __init__(self, text: str):
+        super().__init__()
+        self.text = text
+
+    def render(self, **kwargs: Any) -> str:
+        return self.text
 
 
 class ViewportLayer(MacroElement):
@@ -130,6 +145,13 @@ class ViewportLayer(MacroElement):
         self._name = "ViewportLayer"
         self.data_js = _js_text(content.geojson)
         self.config_js = js_json(dict(config))
+
+    def render(self, **kwargs: Any) -> None:
+        """Add the script to the figure without branca's template round trip."""
+        script = self._template.module.__dict__["script"]
+        root = self.get_root()
+        assert isinstance(root, Figure), "a ViewportLayer renders inside a map"
+        root.script.add_child(_Raw(script(self, kwargs)), name=self.get_name())
 
 
 def layer_config(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import html
 import json
 import re
 from collections.abc import Mapping, Sequence
@@ -20,7 +19,7 @@ from jinja2 import Template
 from pyproj import CRS
 
 import layers
-from geo.payload import WGS84, prepare_for_web, zoom_for_bounds
+from geo.payload import WGS84, prepare_for_web, web_escape, zoom_for_bounds
 from layers import LayerSpec
 from ui.i18n import t
 
@@ -146,21 +145,21 @@ class Legend(MacroElement):
         self.entries = list(entries)
         rows = []
         for style, label in self.entries:
-            colour = html.escape(str(style.get("color", "#333333")))
+            colour = web_escape(str(style.get("color", "#333333")))
             dashed = bool(style.get("dashArray"))
             filled = style.get("fill", True) is not False
             border = f"2px {'dashed' if dashed else 'solid'} {colour}"
             background = f"{colour}40" if filled else "transparent"
             if style.get("swatchFill"):  # a thematic class: its fill colour, a thin outline
-                background = html.escape(str(style["swatchFill"]))
+                background = web_escape(str(style["swatchFill"]))
                 border = f"1px solid {colour}"
             rows.append(
                 '<div class="gis-legend-row">'
                 f'<span class="gis-swatch" style="border: {border}; '
                 f'background: {background}"></span>'
-                f"<span>{html.escape(label)}</span></div>"
+                f"<span>{web_escape(label)}</span></div>"
             )
-        self.html = f'<div class="gis-legend-title">{html.escape(title)}</div>' + "".join(rows)
+        self.html = f'<div class="gis-legend-title">{web_escape(title)}</div>' + "".join(rows)
         self.html_js = js_string(self.html)
 
 
@@ -187,7 +186,7 @@ class Attribution(MacroElement):
         super().__init__()
         self._name = "Attribution"
         self.texts = [text for text in dict.fromkeys(texts) if text]
-        self.texts_js = [js_string(html.escape(text)) for text in self.texts]
+        self.texts_js = [js_string(web_escape(text)) for text in self.texts]
 
 
 class MapStyle(MacroElement):
@@ -357,7 +356,7 @@ def build_map(
     if tile is not None:
         folium.TileLayer(
             tiles=tile.tiles,
-            attr=html.escape(tile.attribution),
+            attr=web_escape(tile.attribution),
             name=t("map.basemap." + tile.id, lang),
             max_zoom=tile.max_zoom,
             overlay=False,
@@ -369,11 +368,11 @@ def build_map(
         factor = min(max(float(opacity.get(spec.id, 1.0)), 0.0), 1.0)
         base = _path_style(spec.style, factor)
         hi = _path_style({**spec.style, **spec.highlight_style}, factor)
-        focus_value = html.escape(focus) if focus else None
+        focus_value = web_escape(focus) if focus else None
         field = spec.highlight_field
 
         values = {
-            html.escape(str(k)): _path_style({**spec.style, **v}, factor)
+            web_escape(str(k)): _path_style({**spec.style, **v}, factor)
             for k, v in spec.style_values.items()
         }
         flags = [(name, dict(patch)) for name, patch in spec.flag_styles]
@@ -404,11 +403,11 @@ def build_map(
         present = set()
         for feature in payload["features"]:
             present.update(feature["properties"])
-        popup_fields = [(f, lab) for f, lab in spec.popup_fields if html.escape(f) in present]
+        popup_fields = [(f, lab) for f, lab in spec.popup_fields if web_escape(f) in present]
         marker = folium.CircleMarker(radius=spec.marker_radius) if spec.marker_radius else None
         geojson = folium.GeoJson(
             payload,
-            name=html.escape(spec.label(lang)),
+            name=web_escape(spec.label(lang)),
             marker=marker,
             style_function=style_function,
             highlight_function=highlight_function,
@@ -418,8 +417,8 @@ def build_map(
             zoom_on_click=False,
         )
         if popup_fields and payload["features"]:
-            names = [html.escape(f) for f, _ in popup_fields]  # as prepare_for_web names them
-            labels = [html.escape(lab.get(lang) or lab["vi"]) for _, lab in popup_fields]
+            names = [web_escape(f) for f, _ in popup_fields]  # as prepare_for_web names them
+            labels = [web_escape(lab.get(lang) or lab["vi"]) for _, lab in popup_fields]
             folium.GeoJsonTooltip(fields=names[:1], labels=False, sticky=True).add_to(geojson)
             if popups:
                 folium.GeoJsonPopup(fields=names, aliases=labels, max_width=320).add_to(geojson)
