@@ -165,7 +165,9 @@ FILL_COLOUR_JS = """([fid, layer, colour]) => {
     let found = null;
     window.map.eachLayer((l) => {
         const p = l.feature && l.feature.properties;
-        if (p && p.fid === fid && p.layer === layer) { found = l.options.fillColor; }
+        // parcels drawn for the map's window carry their fid as "p" (ui/bigmap.py)
+        const id = p && (p.fid !== undefined ? p.fid : p.p);
+        if (p && id === fid && p.layer === layer) { found = l.options.fillColor; }
     });
     return found === colour;
 }"""
