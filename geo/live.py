@@ -3,8 +3,8 @@
 Reading 100,000 parcels from the store takes seconds; after one parcel is saved, a page must
 not pay that again. :class:`LiveLayer` reads the layer once, then on :meth:`LiveLayer.refresh`
 asks the store only for features written after the newest time it has seen (less a margin for
-transactions that committed late), and replaces those rows. A layer replaced or shrunk is read
-again in full.
+transactions that committed late), and replaces those rows; when the layer's own time and count
+have not moved, it reads nothing at all. A layer replaced or shrunk is read again in full.
 """
 
 from __future__ import annotations
@@ -42,6 +42,8 @@ class LiveLayer:
     transform: Transform = field(default=lambda gdf: gdf)
     frame: gpd.GeoDataFrame | None = field(default=None, init=False)
     newest: str = field(default=EPOCH, init=False)
+    token: tuple[str, int] | None = field(default=None, init=False)
+    """The layer's ``(updated_at, feature_count)`` when last read: unchanged, nothing is read."""
     generation: int = field(default=0, init=False)
     """Bumped whenever ``frame`` changes: a key for what is derived from it."""
     full_reads: int = field(default=0, init=False)
@@ -57,6 +59,10 @@ class LiveLayer:
         """
         with self._lock:
             info = store.layer_info(self.layer_id)
+            token = (info.updated_at, info.feature_count)
+            if self.frame is not None and token == self.token:
+                return self.frame  # every write bumps the layer's time: nothing changed
+            self.token = token
             if self.frame is None:
                 return self._read_all(store)
             since = _minus(self.newest, LATE_COMMIT)

@@ -210,13 +210,23 @@ def test_a_live_layer_reads_only_what_changed(store: Store) -> None:
     live = LiveLayer("big", transform=count)
     first = live.refresh(store)
     assert len(first) == 36 and calls == [36] and live.full_reads == 1
+    reads: list[str | None] = []
+    real = store.read_layer
+
+    def spy(*args: object, **kwargs: object) -> gpd.GeoDataFrame:
+        reads.append(kwargs.get("changed_since"))  # type: ignore[arg-type]
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    store.read_layer = spy  # type: ignore[method-assign]
     assert live.refresh(store) is first  # nothing changed: nothing read again
+    assert reads == []
     fid = int(first.index[3])
     feature = store.get_feature("big", fid)
     store.update_feature("big", fid, expected_version=feature.version, props={"cat": "c"},
                          user="t")  # fmt: skip
     second = live.refresh(store)
     assert calls[-1] == 1 and live.full_reads == 1
+    assert len(reads) == 1 and reads[0] is not None  # only what changed since
     assert second.at[fid, "cat"] == "c" and len(second) == 36
     assert second.at[fid, "_version"] == feature.version + 1
     store.write_layer("big", gdf.iloc[:10], title="big", source="test", licence="test")
