@@ -88,7 +88,8 @@ MAX_ROW_BYTES = 512 * 1024 * 1024
 MAX_RATIO = 500
 """Uncompressed size / compressed size above which a member is taken for a zip bomb."""
 MAX_MEMBERS = 10_000
-COMPRESSLEVEL = 6
+COMPRESSLEVEL = 1
+"""Deflate's fastest level: WKB and base64 gain little from more effort."""
 
 _TABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
 _MEMBER = re.compile(r"tables/([A-Za-z_][A-Za-z0-9_]{0,62})\.jsonl")
@@ -225,26 +226,28 @@ def _b64(value: Any, key: str, where: str) -> bytes:
         raise UploadError(f"backup: {where}: expected base64 text, got {value[key]!r:.80}") from e
 
 
-def _decode_row(line: bytes, columns: Sequence[Column], where: str) -> list[Any]:
-    """One JSON line back to Python values (geometries as WKB bytes), checked."""
+_SCALARS = frozenset({type(None), bool, int, float, str})
+
+
+def _decode_row(line: bytes, columns: Sequence[Column], where: Callable[[], str]) -> list[Any]:
+    """One JSON line back to Python values (geometries as WKB bytes), checked.
+
+    ``where`` names the line for messages; it is only called when something is wrong.
+    """
     try:
-        values = json.loads(line)
+        row = json.loads(line)
     except (ValueError, RecursionError) as e:
-        raise UploadError(f"backup: {where}: expected one JSON array, got unreadable text") from e
-    if not isinstance(values, list) or len(values) != len(columns):
-        got = f"{len(values)} values" if isinstance(values, list) else type(values).__name__
-        msg = f"backup: {where}: expected a JSON array of {len(columns)} values, got {got}"
+        raise UploadError(f"backup: {where()}: expected one JSON array, got unreadable text") from e
+    if type(row) is not list or len(row) != len(columns):
+        got = f"{len(row)} values" if isinstance(row, list) else type(row).__name__
+        msg = f"backup: {where()}: expected a JSON array of {len(columns)} values, got {got}"
         raise UploadError(msg)
-    row: list[Any] = []
-    for value, column in zip(values, columns, strict=True):
-        if value is None:
-            row.append(None)
-        elif column.geometry:
-            row.append(_b64(value, "wkb", f"{where}, column {column.name!r}"))
-        elif isinstance(value, bool | int | float | str):
-            row.append(value)
-        else:
-            row.append(_b64(value, "b64", f"{where}, column {column.name!r}"))
+    for i, (value, column) in enumerate(zip(row, columns, strict=True)):
+        if column.geometry:
+            if value is not None:
+                row[i] = _b64(value, "wkb", f"{where()}, column {column.name!r}")
+        elif type(value) not in _SCALARS:
+            row[i] = _b64(value, "b64", f"{where()}, column {column.name!r}")
     return row
 
 
@@ -805,7 +808,7 @@ def backup(
                     FORMAT_VERSION, version, sql_store.backend, now_iso(), tuple(entries),
                     tuple(skipped),
                 )  # fmt: skip
-                zf.writestr(_zinfo(MANIFEST_NAME), manifest.to_json())
+                zf.writestr(MANIFEST_NAME, manifest.to_json())
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
@@ -853,13 +856,6 @@ def _fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
-def _zinfo(name: str) -> zipfile.ZipInfo:
-    info = zipfile.ZipInfo(name, date_time=time.localtime()[:6])
-    info.compress_type = zipfile.ZIP_DEFLATED
-    info.external_attr = 0o600 << 16
-    return info
-
-
 def _dump_table(
     conn: Any,
     cur: Any,
@@ -879,12 +875,12 @@ def _dump_table(
     sqlite = catalog.dialect == "sqlite"
     digest, size, count = hashlib.sha256(), 0, 0
     rows_cur = conn.cursor() if sqlite else conn.cursor(name=f"backup_{uuid.uuid4().hex}")
-    with zf.open(_zinfo(f"{TABLE_DIR}{table}.jsonl"), "w", force_zip64=True) as member:
+    with zf.open(f"{TABLE_DIR}{table}.jsonl", "w", force_zip64=True) as member:
         rows_cur.execute(sql)
         while rows := rows_cur.fetchmany(batch):
             lines = []
             for row in rows:
-                values = [_encode(v) for v in row]
+                values = [v if type(v) in _SCALARS else _encode(v) for v in row]
                 for i in geometry:
                     if row[i] is not None:
                         wkb = decode_gpkg(bytes(row[i])) if sqlite else bytes(row[i])
@@ -1116,14 +1112,13 @@ def _rows(
     """The table's rows in batches, decoded and checked."""
     batch: list[list[Any]] = []
     held, number = 0, 0
+
+    def where() -> str:
+        return f"{entry.member} line {number}"
+
     with zf.open(_member_info(zf, entry)) as fh:
-        while line := fh.readline(MAX_ROW_BYTES + 1):
+        for line in _lines(fh, entry.member):
             number += 1
-            where = f"{entry.member} line {number}"
-            if not line.endswith(b"\n"):
-                raise UploadError(
-                    f"backup: {where}: expected a line of at most {MAX_ROW_BYTES} bytes"
-                )
             batch.append(_decode_row(line, entry.columns, where))
             held += len(line)
             if len(batch) >= BATCH_ROWS or held >= BATCH_BYTES:
@@ -1135,6 +1130,28 @@ def _rows(
         yield batch
     if progress is not None:
         progress("restore", entry.name, number, entry.rows)
+
+
+def _lines(fh: Any, member: str) -> Iterator[bytes]:
+    """The lines of a member without their ends, read a megabyte at a time; a line longer
+    than ``MAX_ROW_BYTES`` or a last line without its end is refused."""
+    pending: list[bytes] = []
+    held = 0
+    while chunk := fh.read(1 << 20):
+        parts = chunk.split(b"\n")
+        if pending:
+            parts[0] = b"".join([*pending, parts[0]])
+            pending, held = [], 0
+        tail = parts.pop()
+        if tail:
+            pending.append(tail)
+            held += len(tail)
+        if held > MAX_ROW_BYTES or (parts and max(map(len, parts)) > MAX_ROW_BYTES):
+            msg = f"backup: {member}: expected lines of at most {MAX_ROW_BYTES} bytes"
+            raise UploadError(msg)
+        yield from parts
+    if pending:
+        raise UploadError(f"backup: {member}: the last line is cut off")
 
 
 def inspect(path: str | Path) -> Manifest:

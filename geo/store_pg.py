@@ -10,7 +10,7 @@ import psycopg
 import shapely
 from psycopg.conninfo import conninfo_to_dict
 
-from geo.errors import StoreError
+from geo.errors import GISInputError, StoreError
 from geo.store import BBox
 from geo.store_sql import SQLStore
 
@@ -41,6 +41,9 @@ class PostGISStore(SQLStore):
         instead of the kernel's two hours."""
         try:
             return psycopg.connect(self.url, **CONNECT_OPTIONS)
+        except psycopg.ProgrammingError as e:  # libpq could not parse it
+            msg = f"url: expected a postgresql:// URL libpq understands, got an invalid one: {e}"
+            raise GISInputError(msg) from e
         except psycopg.OperationalError as e:
             reason = " ".join(str(e).split()).removeprefix("connection is bad: ").rstrip(".")
             msg = f"the database at {self._where()} is not reachable: {reason}; retrying on the "

@@ -644,6 +644,21 @@ def test_a_row_with_the_wrong_number_of_values_is_refused(
     assert raw_tables(store)["layers"] == []
 
 
+def test_a_cut_off_last_line_and_an_overlong_line_are_refused(
+    store: Store, good_backup: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def cut(name: str, body: bytes) -> bytes:
+        return body[:-1] if name == "tables/layers.jsonl" else body
+
+    path = rewrite(good_backup, tmp_path / "cut.zip", members=cut, fix_checksums=True)
+    with pytest.raises(UploadError, match=r"tables/layers\.jsonl: the last line is cut off"):
+        backup.restore(path, store)
+    monkeypatch.setattr(backup, "MAX_ROW_BYTES", 1000)  # a document row is longer
+    with pytest.raises(UploadError, match=r"attachments\.jsonl: expected lines of at most 1000"):
+        backup.restore(good_backup, store)
+    assert raw_tables(store)["layers"] == []
+
+
 def test_invalid_wkb_is_refused(store: Store, good_backup: Path, tmp_path: Path) -> None:
     def bad_geometry(name: str, body: bytes) -> bytes:
         if name != "tables/features.jsonl":
