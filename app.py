@@ -70,5 +70,5 @@ except (GISInputError, ConfigError) as e:
 
 try:
     page.run()
-except StoreError as e:  # lost while the page ran
-    dbstatus.unreachable(e, lang)
+except StoreError as e:  # lost while the page ran (or another store error: recheck)
+    dbstatus.unreachable(e, lang, recheck=True)

@@ -196,6 +196,7 @@ def test_the_app_shows_a_banner_while_the_database_is_down_and_comes_back(
     monkeypatch.setenv("GIS_VAR_DIR", str(tmp_path))
     monkeypatch.delenv("GIS_LANG", raising=False)
     monkeypatch.delenv("GIS_WARD", raising=False)
+    monkeypatch.setenv("GIS_ANONYMOUS_READ", "true")  # a guest reading the map, no sign-in
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
     at.run()
     assert not at.exception
@@ -210,17 +211,25 @@ def test_the_app_shows_a_banner_while_the_database_is_down_and_comes_back(
     assert "Bản đồ phường An Khánh" not in texts
     assert at.button(key="db_retry").label == "Thử lại"
     at.button(key="db_retry").click().run()  # still down: still the banner
+    assert not at.exception
     assert "Cơ sở dữ liệu tạm thời không kết nối được" in _texts(at)
-    at.radio(key="lang").set_value("en").run()
-    assert "The database is not reachable at the moment" in _texts(at)
-    assert at.button(key="db_retry").label == "Try again"
 
     cluster.start()
     at.button(key="db_retry").click().run()
     assert not at.exception
     texts = _texts(at)
-    assert "The database is not reachable" not in texts
-    assert "Map of An Khánh ward" in texts
-    at.switch_page("views/data.py").run()  # another page reads the store: it works
+    assert "Cơ sở dữ liệu tạm thời không kết nối được" not in texts
+    assert "Bản đồ phường An Khánh" in texts
+
+    at.radio(key="lang").set_value("en").run()  # the same in English
+    stop(cluster)
+    at.run()
+    assert "The database is not reachable at the moment" in _texts(at)
+    assert at.button(key="db_retry").label == "Try again"
+    cluster.start()
+    at.button(key="db_retry").click().run()
     assert not at.exception
-    assert "wards_new" in _texts(at) + "".join(d.value.to_csv() for d in at.dataframe)
+    assert "Map of An Khánh ward" in _texts(at)
+    at.switch_page("views/merger.py").run()  # another page reads the store: it works
+    assert not at.exception
+    assert "Merger: An Khánh ward" in _texts(at)

@@ -34,12 +34,14 @@ def _watch() -> None:
         st.rerun(scope="app")
 
 
-def unreachable(error: StoreError, lang: str) -> NoReturn:
+def unreachable(error: StoreError, lang: str, *, recheck: bool = False) -> NoReturn:
     """Say the database is down, offer a retry, watch for its return, and stop the page.
 
-    A GeoPackage has no server to come back: its error is shown as it is.
+    A GeoPackage has no server to come back: its error is shown as it is, and so is any other
+    store error when ``recheck`` finds the database answering.
     """
-    if not state.get_settings().db_url.startswith(("postgresql://", "postgres://")):
+    server = state.get_settings().db_url.startswith(("postgresql://", "postgres://"))
+    if not server or (recheck and reachable()):
         st.error(t("app.store_error", lang, error=error))
         st.stop()
     st.error(t("app.db_down", lang), icon=":material/cloud_off:")
