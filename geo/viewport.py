@@ -18,6 +18,7 @@ from typing import Literal
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import shapely
 
 from geo.errors import GISInputError
@@ -79,6 +80,9 @@ class FeatureIndex:
     labels: np.ndarray
     categories: tuple[str, ...]
     flag_names: tuple[str, ...]
+    details: tuple[np.ndarray, ...] = ()
+    """Small text columns shown when a feature is clicked (as codes into ``detail_values``)."""
+    detail_values: tuple[tuple[str, ...], ...] = ()
     tree: shapely.STRtree = field(init=False, repr=False)
     x: np.ndarray = field(init=False, repr=False)
     y: np.ndarray = field(init=False, repr=False)
@@ -101,6 +105,7 @@ class FeatureIndex:
         categories: Sequence[str],
         flags: Sequence[str] = (),
         label: str | None = None,
+        details: Sequence[str] = (),
     ) -> FeatureIndex:
         """Index a layer read from the store (indexed by ``fid``).
 
@@ -116,10 +121,15 @@ class FeatureIndex:
             Boolean columns drawn as outlines (e.g. overdue, complaint); at most 8.
         label
             A text column shown when the pointer rests on a feature.
+        details
+            Text columns shown at once when a feature is clicked (a person, a date): sent
+            as codes into a table of their distinct values, so they cost a few bytes each.
         """
         if gdf.crs is None or gdf.crs.to_epsg() != 4326:
             raise GISInputError(f"gdf: expected features in EPSG:4326, got {gdf.crs!r}")
-        missing = sorted({category, *flags, *([label] if label else [])} - set(gdf.columns))
+        missing = sorted(
+            {category, *flags, *details, *([label] if label else [])} - set(gdf.columns)
+        )
         if missing:
             raise GISInputError(f"gdf: expected columns {missing}, they are missing")
         if not categories:
@@ -134,6 +144,12 @@ class FeatureIndex:
         for i, name in enumerate(flags):
             bits |= gdf[name].fillna(False).astype(bool).to_numpy().astype(np.uint8) << i
         text = gdf[label].fillna("").astype(str).to_numpy() if label else np.full(len(gdf), "")
+        codes_of, values_of = [], []
+        for name in details:
+            column = gdf[name].map(lambda v: "" if v is None or v != v else str(v))
+            code, values = pd.factorize(column, sort=True)
+            codes_of.append(code.astype(np.int32))
+            values_of.append(tuple(str(v) for v in values))
         return cls(
             fids=gdf.index.to_numpy().astype(np.int64),
             geoms=np.asarray(gdf.geometry.values),
@@ -142,6 +158,8 @@ class FeatureIndex:
             labels=text,
             categories=tuple(str(c) for c in categories),
             flag_names=tuple(flags),
+            details=tuple(codes_of),
+            detail_values=tuple(values_of),
         )
 
     def within(self, box: tuple[float, float, float, float]) -> np.ndarray:
@@ -235,14 +253,15 @@ def encode_features(index: FeatureIndex, positions: np.ndarray, view: View) -> s
     """Features as compact JSON, about a third the size of GeoJSON.
 
     ``{"mode": "features", "o": [lon0, lat0], "q": step, "d": [[fid, category, flags, label,
-    parts], ...]}`` where ``parts`` is a list of polygons, each a list of rings, each a flat
-    list of integer steps: the first pair from ``o``, the others from the previous vertex,
-    the closing vertex left out. Shapes are simplified to half a pixel first.
+    parts, details], ...], "v": [values of each detail]}`` where ``parts`` is a list of
+    polygons, each a list of rings, each a flat list of integer steps: the first pair from
+    ``o``, the others from the previous vertex, the closing vertex left out; ``details`` are
+    codes into ``v``. Shapes are simplified to half a pixel first.
     """
     x0, y0, _, _ = view.padded(MARGIN)
     step = quantum(view)
     if len(positions) == 0:
-        return _dumps({"mode": "features", "o": [x0, y0], "q": step, "d": []})
+        return _dumps({"mode": "features", "o": [x0, y0], "q": step, "d": [], "v": []})
     lat = (view.south + view.north) / 2
     originals = index.geoms[positions]
     # Without topology checks: six times faster, and these shapes are only drawn. A shape
@@ -266,6 +285,12 @@ def encode_features(index: FeatureIndex, positions: np.ndarray, view: View) -> s
     per_ring = [r.tolist() for r in flat]
     ring_count = np.bincount(ring_of, minlength=len(parts))
     part_count = np.bincount(part_of, minlength=len(geoms))
+    # detail tables hold only the values used in this window, renumbered
+    tables, local = [], []
+    for codes, values in zip(index.details, index.detail_values, strict=True):
+        used, inverse = np.unique(codes[positions], return_inverse=True)
+        tables.append([values[c] for c in used.tolist()])
+        local.append(inverse.ravel().tolist())
     data = []
     r = p = 0
     for i, pos in enumerate(positions.tolist()):
@@ -275,8 +300,8 @@ def encode_features(index: FeatureIndex, positions: np.ndarray, view: View) -> s
             r += int(ring_count[p])
             p += 1
         data.append([int(index.fids[pos]), int(index.category[pos]), int(index.flags[pos]),
-                     str(index.labels[pos]), shapes])  # fmt: skip
-    return _dumps({"mode": "features", "o": [x0, y0], "q": step, "d": data})
+                     str(index.labels[pos]), shapes, [codes[i] for codes in local]])  # fmt: skip
+    return _dumps({"mode": "features", "o": [x0, y0], "q": step, "d": data, "v": tables})
 
 
 def _rings(parts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -357,7 +382,8 @@ def decode_features(text: str) -> list[dict[str, object]]:
     x0, y0 = data["o"]
     step = data["q"]
     out: list[dict[str, object]] = []
-    for fid, cat, flags, label, parts in data["d"]:
+    tables = data.get("v", [])
+    for fid, cat, flags, label, parts, *rest in data["d"]:
         polygons = []
         for rings in parts:
             coords = []
@@ -372,5 +398,7 @@ def decode_features(text: str) -> list[dict[str, object]]:
             else {"type": "MultiPolygon", "coordinates": polygons}
         )
         props = {"p": fid, "s": cat, "f": flags, "k": label}
+        if rest:
+            props["d"] = [tables[i][code] for i, code in enumerate(rest[0])]
         out.append({"type": "Feature", "properties": props, "geometry": geometry})
     return out

@@ -767,9 +767,11 @@ def test_html_typed_in_a_field_is_escaped_on_the_map(start: Start, db: Path) -> 
         assert "<img" not in text
         assert "<b>" not in text
     (feature,) = [f for f in _map_features(at) if f["properties"]["fid"] == fid]
-    # the map carries ids, stage, flags and the sheet/parcel label only; names stay on the
-    # server until the record is opened
-    assert set(feature["properties"]) == {"p", "s", "f", "k", "layer", "fid"}
+    # the map carries ids, stage, flags, the sheet/parcel label and the click popup's person
+    # and deadline (as data, shown with textContent); the holder stays on the server until
+    # the record is opened
+    assert set(feature["properties"]) == {"p", "s", "f", "k", "d", "layer", "fid"}
+    assert feature["properties"]["d"][0] == f"<b>{USER}</b>"
     # The record's heading is markdown: every Markdown/HTML character of the holder is
     # backslash-escaped, so it shows as text (no tag, no image, no link).
     heading = [m.value for m in at.markdown if m.value.startswith("#### ")]

@@ -232,3 +232,22 @@ def test_a_live_layer_reads_only_what_changed(store: Store) -> None:
     store.write_layer("big", gdf.iloc[:10], title="big", source="test", licence="test")
     third = live.refresh(store)
     assert len(third) == 10 and live.full_reads == 2  # replaced: read again in full
+
+
+def test_details_travel_as_codes_into_the_window_s_own_table() -> None:
+    gdf = _lots(10)
+    gdf["who"] = [f"Cán bộ {i % 3}" for i in range(len(gdf))]
+    gdf["due"] = [None if i % 4 == 0 else f"2026-12-{1 + i % 28:02d}" for i in range(len(gdf))]
+    index = FeatureIndex.from_frame(gdf, category="cat", categories=CATS, flags=["late"],
+                                    label="key", details=["who", "due"])  # fmt: skip
+    west, south, east, north = gdf.total_bounds
+    view = View(west, south, west + (east - west) / 3, north, 20)
+    content = viewport.view_content(index, view)
+    data = json.loads(content.geojson)
+    assert len(data["v"][1]) <= len({gdf.at[f[0], "due"] for f in data["d"]})
+    for feature in viewport.decode_features(content.geojson):
+        fid = feature["properties"]["p"]
+        who, due = feature["properties"]["d"]
+        assert who == gdf.at[fid, "who"]
+        expected = gdf.at[fid, "due"]
+        assert due == ("" if gpd.pd.isna(expected) else expected)

@@ -103,6 +103,22 @@ class ViewportLayer(MacroElement):
               });
               var shape = L.polygon(parts.length === 1 ? parts[0] : parts, styleOf(f[1], f[2]));
               shape.feature = {type: "Feature", properties: {p: f[0], layer: cfg.layer}};
+              // What the map already holds shows at once on a click; the full record
+              // follows in the side panel when the page has rerun.
+              shape.bindPopup(function () {
+                var lines = [f[3] || ("#" + f[0]), cfg.categories[f[1]] || ""];
+                (f[5] || []).forEach(function (code, i) {
+                  var value = d.v[i][code];
+                  if (value) { lines.push(cfg.detailLabels[i] + ": " + value); }
+                });
+                cfg.flagLabels.forEach(function (label, bit) {
+                  if (f[2] & (1 << bit)) { lines.push(label); }
+                });
+                lines.push(cfg.opening);
+                var box = text(lines);
+                box.className = "gis-parcel-popup";
+                return box;
+              }, {closeButton: false, autoPan: false});
               shape.bindTooltip(function () {
                 var lines = [f[3] || ("#" + f[0]), cfg.categories[f[1]] || ""];
                 cfg.flagLabels.forEach(function (label, bit) {
@@ -146,12 +162,13 @@ class ViewportLayer(MacroElement):
         self.data_js = _js_text(content.geojson)
         self.config_js = js_json(dict(config))
 
-    def render(self, **kwargs: Any) -> None:
+    def render(self, **kwargs: Any) -> str:
         """Add the script to the figure without branca's template round trip."""
         script = self._template.module.__dict__["script"]
         root = self.get_root()
         assert isinstance(root, Figure), "a ViewportLayer renders inside a map"
         root.script.add_child(_Raw(script(self, kwargs)), name=self.get_name())
+        return ""
 
 
 def layer_config(
@@ -159,6 +176,7 @@ def layer_config(
     categories: Sequence[tuple[str, str]],
     flags: Sequence[tuple[str, str]],
     lang: str,
+    details: Sequence[str] = (),
 ) -> dict[str, Any]:
     """What the browser needs to draw a big layer.
 
@@ -172,6 +190,8 @@ def layer_config(
         ``(column, label)`` in the order of the index's flags.
     lang
         Language of the grid cells' texts and number format.
+    details
+        Labels of the index's detail columns, shown in the click popup.
     """
     patches = dict(spec.flag_styles)
     return {
@@ -186,6 +206,8 @@ def layer_config(
         "flagLabels": [label for _, label in flags],
         "cellTitle": t("big.cell_title", lang),
         "cellHint": t("big.cell_hint", lang),
+        "detailLabels": list(details),
+        "opening": t("big.opening", lang),
         "locale": "vi-VN" if lang == "vi" else "en-GB",
     }
 

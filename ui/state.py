@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
@@ -189,22 +190,62 @@ def read_parcels(layer_id: str, today: date) -> gpd.GeoDataFrame:
     return live.refresh(get_store())
 
 
-def parcel_index(layer_id: str, today: date) -> tuple[gpd.GeoDataFrame, FeatureIndex]:
-    """The parcels and their map index (stage colours, overdue and complaint outlines),
-    rebuilt only when a parcel changed."""
+def parcels_in_memory(layer_id: str, today: date) -> bool:
+    """Whether the parcel layer is already in memory (else the next read takes seconds)."""
+    live, _ = _live_parcels(get_settings().db_url, layer_id, today)
+    return live.frame is not None
+
+
+@dataclass(frozen=True)
+class ParcelData:
+    """A parcel layer in memory with what its pages derive from it once per change."""
+
+    frame: gpd.GeoDataFrame
+    index: FeatureIndex
+    people: list[str]
+    area: pd.Series
+    totals: dict[str, float]
+
+
+def parcel_index(layer_id: str, today: date) -> ParcelData:
+    """The parcels, their map index (stage colours, overdue and complaint outlines), the
+    people responsible and the page's totals, rebuilt only when a parcel changed."""
     live, derived = _live_parcels(get_settings().db_url, layer_id, today)
     frame = live.refresh(get_store())
     if derived.get("generation") != live.generation:
-        derived["index"] = FeatureIndex.from_frame(
-            frame, category="stage", categories=[s.code for s in clearance.STAGES],
-            flags=list(PARCEL_FLAGS), label="key",
+        area = clearance.area_of(frame)
+        derived["data"] = ParcelData(
+            frame=frame,
+            index=FeatureIndex.from_frame(
+                frame, category="stage", categories=[s.code for s in clearance.STAGES],
+                flags=list(PARCEL_FLAGS), label="key", details=list(PARCEL_DETAILS),
+            ),
+            people=sorted({str(p) for p in frame["responsible"].dropna()}),
+            area=area,
+            totals=parcel_totals(frame, area),
         )  # fmt: skip
         derived["generation"] = live.generation
-    return frame, derived["index"]
+    data: ParcelData = derived["data"]
+    return data
+
+
+def parcel_totals(frame: pd.DataFrame, area: pd.Series) -> dict[str, float]:
+    """Parcels, area, handed-over share of the area, overdue and open complaints."""
+    total = float(area.sum())
+    done = float(area[(frame["stage"] == clearance.DONE_STAGE).to_numpy()].sum())
+    return {
+        "parcels": float(len(frame)),
+        "area": total,
+        "handed": done / total if total else 0.0,
+        "overdue": float(frame["any_overdue"].sum()),
+        "complaints": float(frame["complaint_open"].sum()),
+    }
 
 
 PARCEL_FLAGS = ("any_overdue", "complaint_open")
 """Boolean parcel columns drawn as outlines, in the index's bit order."""
+PARCEL_DETAILS = ("responsible", "deadline")
+"""Parcel columns the map shows at once on a click (rõ người, rõ tiến độ)."""
 
 
 def changed() -> None:

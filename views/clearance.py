@@ -19,45 +19,54 @@ from ui.mapview import build_map
 MAP_HEIGHT = 600
 
 
-def _filtered(gdf: gpd.GeoDataFrame, lang: str) -> gpd.GeoDataFrame:
+def _filtered(data: state.ParcelData, lang: str) -> gpd.GeoDataFrame:
+    """The parcels the filters keep (the shared frame itself when no filter is set)."""
+    gdf = data.frame
     stage_codes = [s.code for s in clearance.STAGES]
     cols = st.columns([3, 2, 2, 1.3, 1.3])
     stages = cols[0].multiselect(
         t("cl.f.stage", lang), stage_codes, format_func=lambda c: ui_parcels.stage_label(c, lang),
         key="cl_stage", placeholder=t("cl.f.all", lang),
     )  # fmt: skip
-    people = sorted({str(p) for p in gdf["responsible"].dropna()})
     person = cols[1].selectbox(
-        t("cl.f.responsible", lang), ["", *people],
+        t("cl.f.responsible", lang), ["", *data.people],
         format_func=lambda p: p or t("cl.f.all", lang), key="cl_person",
     )  # fmt: skip
     search = cols[2].text_input(t("cl.f.search", lang), key="cl_search")
     overdue = cols[3].checkbox(t("cl.f.overdue", lang), key="cl_overdue")
     complaint = cols[4].checkbox(t("cl.f.complaint", lang), key="cl_complaint")
-    keep = gdf.index == gdf.index
+    if not (stages or person or overdue or complaint or search.strip()):
+        return gdf
+    keep = np.ones(len(gdf), dtype=bool)
     if stages:
-        keep &= gdf["stage"].isin(stages)
+        keep &= gdf["stage"].isin(stages).to_numpy()
     if person:
-        keep &= gdf["responsible"] == person
+        keep &= (gdf["responsible"] == person).to_numpy()
     if overdue:
-        keep &= gdf["any_overdue"]
+        keep &= gdf["any_overdue"].to_numpy(dtype=bool)
     if complaint:
-        keep &= gdf["complaint_open"]
+        keep &= gdf["complaint_open"].to_numpy(dtype=bool)
     if search.strip():
         needle = search.strip().lower()
-        keep &= gdf["key"].str.lower().str.contains(needle, regex=False) | gdf["holder"].fillna(
-            ""
-        ).str.lower().str.contains(needle, regex=False)
+        keep &= (
+            gdf["key"].str.lower().str.contains(needle, regex=False)
+            | gdf["holder"].fillna("").str.lower().str.contains(needle, regex=False)
+        ).to_numpy(dtype=bool)
     return gdf[keep]
 
 
-def _metrics(shown: gpd.GeoDataFrame, lang: str) -> None:
+def _metrics(shown: gpd.GeoDataFrame, data: state.ParcelData, lang: str) -> None:
+    totals = (
+        data.totals
+        if shown is data.frame
+        else state.parcel_totals(shown, data.area.loc[shown.index])
+    )
     cols = st.columns(5)
-    cols[0].metric(t("cl.m.parcels", lang), fmt_num(len(shown), lang))
-    cols[1].metric(t("cl.m.area", lang), fmt_num(float(clearance.area_of(shown).sum()), lang))
-    cols[2].metric(t("cl.m.handed", lang), fmt_pct(clearance.handed_over_share(shown), lang))
-    cols[3].metric(t("cl.m.overdue", lang), fmt_num(int(shown["any_overdue"].sum()), lang))
-    cols[4].metric(t("cl.m.complaints", lang), fmt_num(int(shown["complaint_open"].sum()), lang))
+    cols[0].metric(t("cl.m.parcels", lang), fmt_num(int(totals["parcels"]), lang))
+    cols[1].metric(t("cl.m.area", lang), fmt_num(totals["area"], lang))
+    cols[2].metric(t("cl.m.handed", lang), fmt_pct(totals["handed"], lang))
+    cols[3].metric(t("cl.m.overdue", lang), fmt_num(int(totals["overdue"]), lang))
+    cols[4].metric(t("cl.m.complaints", lang), fmt_num(int(totals["complaints"]), lang))
 
 
 MAP_KEY = "cl_map"
@@ -92,11 +101,15 @@ if layer_id is None:
 ui_parcels.demo_banner(layer_id, lang)
 st.caption(t("cl.intro", lang))
 
-with st.spinner(t("cl.loading", lang)):
-    parcels, index = state.parcel_index(layer_id, ui_parcels.today())
+if state.parcels_in_memory(layer_id, ui_parcels.today()):
+    data = state.parcel_index(layer_id, ui_parcels.today())
+else:  # only the first read shows a spinner: one on every rerun would shift the page
+    with st.spinner(t("cl.loading", lang)):
+        data = state.parcel_index(layer_id, ui_parcels.today())
+parcels, index = data.frame, data.index
 with st.container(border=True):
-    shown = _filtered(parcels, lang)
-_metrics(shown, lang)
+    shown = _filtered(data, lang)
+_metrics(shown, data, lang)
 
 spec = next(s for s in layers.specs_for(state.catalog()) if s.id == layer_id)
 map_key = f"{MAP_KEY}_{layer_id}"
@@ -123,6 +136,7 @@ with map_col:
     config = bigmap.layer_config(
         spec, [(s.code, s.label(lang)) for s in clearance.STAGES],
         [(f, t(f"cl.flag.{f}", lang)) for f in state.PARCEL_FLAGS], lang,
+        [clearance.FIELD_BY_NAME[name].label(lang) for name in state.PARCEL_DETAILS],
     )  # fmt: skip
     result = st_folium(
         fmap, key=map_key, feature_group_to_add=bigmap.feature_group(content, config),
@@ -151,10 +165,14 @@ with panel_col:
     # A picker of every parcel would send 100,000 names to the browser on every rerun: it
     # offers the filtered parcels in the map's window first, up to PICK_LIMIT.
     in_view = index.fids[index.within(view.padded(0.0))] if len(index) else np.array([], int)
-    candidates = shown.index[shown.index.isin(in_view)]
-    if len(candidates) < PICK_LIMIT:
-        candidates = candidates.append(shown.index.difference(candidates)[:PICK_LIMIT])
-    options = [None, *[int(f) for f in candidates[:PICK_LIMIT]]]
+    if shown is not parcels:
+        in_view = in_view[np.isin(in_view, shown.index.to_numpy())]
+    picks = [int(f) for f in in_view[:PICK_LIMIT]]
+    if len(picks) < PICK_LIMIT:  # then the first of the rest, in order
+        taken = set(picks)
+        more = (int(f) for f in shown.index[: 2 * PICK_LIMIT] if int(f) not in taken)
+        picks += [f for _, f in zip(range(PICK_LIMIT - len(picks)), more, strict=False)]
+    options = [None, *picks]
     if st.session_state.get("cl_pick") not in options:
         options.append(st.session_state["cl_pick"])
     keys = parcels["key"]
