@@ -153,7 +153,8 @@ def cmd_bootstrap(args: argparse.Namespace, settings: Settings, store: Store) ->
     password = auth.bootstrap(store, settings.var_dir)
     path = settings.var_dir / auth.INITIAL_PASSWORD_FILE
     if password is None:
-        return {"created": None, "message": "accounts exist; nothing done"}
+        message = "accounts exist; no new admin made"
+        return {"created": None, "message": message} if getattr(args, "json", False) else message
     return {
         "created": auth.INITIAL_ADMIN,
         "password": password,

@@ -24,8 +24,8 @@ def add_account(
     display_name: str | None = None,
     password: str = PASSWORD,
 ) -> str:
-    """Create an account in the store at ``db`` (a path or URL, or an open store) unless it
-    exists; return its username."""
+    """Create an account in the store at ``db`` (a path or URL, or an open store), or give the
+    existing one ``role``; return its username."""
     if isinstance(db, Store):
         return _add(db, username, role, display_name, password)
     with open_store(str(db)) as store:
@@ -34,12 +34,15 @@ def add_account(
 
 def _add(store: Store, username: str, role: str, display_name: str | None, password: str) -> str:
     try:
-        store.get_user(username)
+        found = store.get_user(username)
     except NotFoundError:
         auth.add_user(
             store, username, password, display_name=display_name or username, role=role,
             actor="test", actor_role="admin",
         )  # fmt: skip
+    else:
+        if found.role != role:
+            store.update_user(username, role=role, actor="test", actor_role="admin")
     return username
 
 

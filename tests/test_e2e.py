@@ -1,4 +1,9 @@
-"""End to end: the real server in headless Chromium, offline; click An Khánh, read the panel."""
+"""End to end: the real server in headless Chromium, offline; sign in, click An Khánh, read the
+panel.
+
+Helpers for other end-to-end modules: :func:`add_account` makes an account in a store file
+before the server starts, :func:`login` signs in through the form in the browser.
+"""
 
 from __future__ import annotations
 
@@ -18,8 +23,9 @@ from typing import Any
 import pytest
 from playwright import sync_api
 
-from geo import clearance, demo, floods, routing, streets, wards
+from geo import auth, clearance, demo, floods, routing, streets, wards
 from geo.config import load_settings
+from geo.errors import NotFoundError
 from geo.store import open_store
 from ui.i18n import t
 
@@ -42,6 +48,50 @@ pytestmark = [
     pytest.mark.e2e,
     pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"needs Chromium at {CHROMIUM}"),
 ]
+PLANNER = "lan.nguyen"
+"""The planner who signs in (an editor); the history and the audit log name this account."""
+PLANNER_NAME = "Nguyễn Thị Lan"
+PASSWORD = "mật khẩu thử e2e 2025"
+
+
+def add_account(
+    store_path: Path,
+    username: str = PLANNER,
+    role: str = "editor",
+    *,
+    password: str = PASSWORD,
+    display_name: str = PLANNER_NAME,
+) -> tuple[str, str]:
+    """Make an account (an editor by default) in the store at ``store_path``, opening and
+    migrating it if needed; return ``(username, password)`` for :func:`login`."""
+    with open_store(str(store_path)) as store:
+        try:
+            store.get_user(username)
+        except NotFoundError:
+            auth.add_user(store, username, password, display_name=display_name, role=role,
+                          actor="e2e", actor_role="admin")  # fmt: skip
+    return username, password
+
+
+def close_dialog(page: sync_api.Page) -> None:
+    """Close Streamlit's "Page not found" dialog, if any: it comes over a deep link when a
+    pages/ folder sits beside app.py (an empty one left in a checkout is enough), and would
+    block the form."""
+    if page.get_by_role("dialog").count():
+        page.keyboard.press("Escape")
+        page.get_by_role("dialog").wait_for(state="detached", timeout=10_000)
+
+
+def login(page: sync_api.Page, username: str = PLANNER, password: str = PASSWORD) -> None:
+    """Sign in through the form the app shows first, and wait until the app's pages are there
+    (the sidebar's sign-out button)."""
+    name = page.get_by_label(t("auth.username"))
+    name.wait_for(timeout=60_000)
+    close_dialog(page)
+    name.fill(username)
+    page.get_by_label(t("auth.password"), exact=True).fill(password)
+    page.get_by_role("button", name=t("auth.submit")).click()
+    page.get_by_role("button", name=t("auth.sign_out")).wait_for(timeout=60_000)
 
 
 def _free_port() -> int:
@@ -67,6 +117,7 @@ def _wait_healthy(url: str, proc: subprocess.Popen[bytes], timeout: float = 60) 
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[str]:
+    add_account(tmp_path / "ward.gpkg")
     yield from _serve(tmp_path)
 
 
@@ -116,6 +167,7 @@ def test_click_an_khanh_shows_its_attributes(server: str, tmp_path: Path) -> Non
             errors: list[str] = []
             page.on("pageerror", lambda exc: errors.append(str(exc)))
             page.goto(server, wait_until="domcontentloaded")
+            login(page)
 
             iframe = page.locator('iframe[title="streamlit_folium.st_folium"]')
             iframe.wait_for(state="visible", timeout=60_000)
@@ -156,10 +208,39 @@ def test_click_an_khanh_shows_its_attributes(server: str, tmp_path: Path) -> Non
             browser.close()
 
 
+def test_sign_in_opens_the_bookmarked_page_and_sign_out_closes_it(
+    server: str, tmp_path: Path
+) -> None:
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1440, "height": 1000})
+            page.set_default_timeout(30_000)
+            page.goto(f"{server}/floods", wait_until="domcontentloaded")
+            page.get_by_label(t("auth.username")).wait_for(timeout=60_000)
+            close_dialog(page)
+            page.get_by_label(t("auth.username")).fill(PLANNER)
+            page.get_by_label(t("auth.password"), exact=True).fill("not the password")
+            page.get_by_role("button", name=t("auth.submit")).click()
+            page.get_by_text(t("auth.wrong")).wait_for()  # a wrong password opens nothing
+            login(page)
+            page.get_by_role("heading", name=t("fl.title")).wait_for()
+            assert page.url.endswith("/floods")
+            page.get_by_role("button", name=t("auth.sign_out")).click()
+            page.get_by_text(t("auth.signed_out")).wait_for()
+            assert not page.get_by_role("heading", name=t("fl.title")).count()
+            page.reload()  # a new browser session: the token was never a cookie
+            page.get_by_label(t("auth.username")).wait_for()
+        finally:
+            browser.close()
+    with open_store(str(tmp_path / "ward.gpkg")) as store:
+        actions = store.audit(actor=PLANNER)["action"].tolist()
+    assert actions == ["logout", "login.success", "login.failure"]
+
+
 # --- Site clearance: move a parcel on in the browser, see the map and the dashboard follow ---
 
 DEMO_SEED = 2025
-PLANNER = "Nguyễn Văn An"
 FILL_COLOUR_JS = """([fid, layer, colour]) => {
     if (!window.map) { return false; }  // the map of a fresh iframe is not built yet
     let found = null;
@@ -199,6 +280,7 @@ def demo_server(tmp_path: Path) -> Iterator[str]:
             store.read_layer(wards.NEW_LAYER),
             seed=DEMO_SEED,
         )
+    add_account(tmp_path / "ward.gpkg")
     yield from _serve(tmp_path)
 
 
@@ -251,11 +333,7 @@ def test_moving_a_parcel_on_updates_the_map_and_the_dashboard(
             page.on("pageerror", lambda exc: errors.append(str(exc)))
             page.set_default_timeout(30_000)
             page.goto(demo_server, wait_until="domcontentloaded")
-
-            user = page.get_by_role("textbox", name=t("app.user"))
-            user.wait_for(timeout=60_000)
-            user.fill(PLANNER)
-            user.press("Enter")
+            login(page)
             page.get_by_role("link", name=t("nav.clearance")).click()
             page.get_by_text(t("cl.demo_banner")).wait_for()
             _wait_for_fill(page, fid, layer, old.color)
@@ -325,6 +403,7 @@ def streets_server(tmp_path: Path, shared_data: Path) -> Iterator[str]:
         wards.seed_store(store, settings.profile)
         edges = streets.edges_frame(streets.read_streets(sample))
         streets.save_streets(store, edges, source="OpenStreetMap: sample", user="test")
+    add_account(tmp_path / "ward.gpkg")
     yield from _serve(tmp_path)
 
 
@@ -364,10 +443,7 @@ def test_marking_a_flood_changes_the_route(streets_server: str, tmp_path: Path) 
             page.on("pageerror", lambda exc: errors.append(str(exc)))
             page.set_default_timeout(30_000)
             page.goto(streets_server, wait_until="domcontentloaded")
-            user = page.get_by_role("textbox", name=t("app.user"))
-            user.wait_for(timeout=60_000)
-            user.fill(PLANNER)
-            user.press("Enter")
+            login(page)
 
             # 1. the route along Nam Kỳ Khởi Nghĩa, before any flood
             page.get_by_role("link", name=t("nav.route")).click()

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from tests.accounts import sign_in
 from ui.i18n import EN, VI, fmt_num, fmt_pct, t
 from ui.mapview import BASEMAPS
 
@@ -73,7 +74,9 @@ def app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AppTest:
     monkeypatch.setenv("GIS_BASEMAP", "none")
     monkeypatch.delenv("GIS_LANG", raising=False)
     monkeypatch.delenv("GIS_WARD", raising=False)
+    monkeypatch.delenv("GIS_ANONYMOUS_READ", raising=False)
     at = AppTest.from_file(str(APP), default_timeout=TIMEOUT)
+    sign_in(at, tmp_path / "ward.gpkg", "admin")  # the data page's import is an admin's
     at.run()
     assert not at.exception
     return at

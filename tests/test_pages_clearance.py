@@ -24,6 +24,7 @@ from streamlit.testing.v1 import AppTest
 from geo import clearance, demo, viewport, vnenc, wards
 from geo.config import load_settings
 from geo.store import Store, open_store
+from tests.accounts import sign_in
 from ui import parcels as ui_parcels
 from ui.i18n import fmt_num, fmt_pct, t
 
@@ -38,7 +39,8 @@ PAGES = {
     "progress": "views/progress.py",
     "import": "views/parcel_import.py",
 }
-USER = "Nguyễn Văn An"
+USER = "nguyen.van.an"
+"""The signed-in planner's username, written to the history and the audit log."""
 OTHER = "Trần Thị Bình"
 XSS = "<img src=x onerror=alert(1)>"
 INSIDE_AN_KHANH = (106.735, 10.787)  # lon, lat
@@ -87,7 +89,9 @@ def db(tmp_path: Path) -> Path:
 def start(
     db: Path, monkeypatch: pytest.MonkeyPatch, config_file: Path, demo_template: Path
 ) -> Start:
-    """Run the app on a page: ``start(page, with_demo=True, lang="vi", role=None)``."""
+    """Run the app on a page, signed in as :data:`USER` with ``role`` (editor by default), or
+    as a visitor with ``anonymous=True`` (anonymous reading switched on):
+    ``start(page, with_demo=True, lang="vi", role=None, anonymous=False)``."""
     monkeypatch.setattr(ui_parcels, "today", lambda: TODAY)
 
     def run(
@@ -96,17 +100,20 @@ def start(
         with_demo: bool = True,
         lang: str = "vi",
         role: str | None = None,
+        anonymous: bool = False,
     ) -> AppTest:
         if with_demo:
             shutil.copyfile(demo_template, db)
         monkeypatch.setenv("GIS_CONFIG", str(config_file))
         monkeypatch.setenv("GIS_DB", str(db))
         monkeypatch.setenv("GIS_BASEMAP", "none")
-        for name in ("GIS_LANG", "GIS_WARD", "GIS_ROLE"):
+        for name in ("GIS_LANG", "GIS_WARD", "GIS_ROLE", "GIS_ANONYMOUS_READ"):
             monkeypatch.delenv(name, raising=False)
-        if role is not None:
-            monkeypatch.setenv("GIS_ROLE", role)
         at = AppTest.from_file(str(APP), default_timeout=TIMEOUT)
+        if anonymous:
+            monkeypatch.setenv("GIS_ANONYMOUS_READ", "true")
+        else:
+            sign_in(at, db, role or "editor", USER)
         at.run()
         assert not at.exception
         if lang != "vi":
@@ -454,7 +461,6 @@ def test_clicking_the_old_ward_outline_opens_no_parcel(start: Start, db: Path) -
 def test_a_valid_stage_move_saves_with_the_user_name(start: Start, db: Path) -> None:
     at = start()
     fid = _fid_at(db, "kiem_dem")
-    at.text_input(key="user_name").input(USER).run()
     with _other_planner(db) as store:
         version = store.get_feature(LAYER, fid).version
     _pick(at, fid)
@@ -485,15 +491,17 @@ def test_a_valid_stage_move_saves_with_the_user_name(start: Start, db: Path) -> 
     assert "**Dự thảo phương án**" in [m.value for m in at.markdown]
 
 
-def test_saving_without_a_user_name_is_refused(start: Start, db: Path) -> None:
-    at = start()
+def test_a_visitor_who_is_not_signed_in_may_not_save(start: Start, db: Path) -> None:
+    """Anonymous reading on: a visitor sees the record, reads as a viewer, saves nothing."""
+    at = start(anonymous=True)
+    assert t("auth.guest") in _texts(at)
     fid = _fid_at(db, "kiem_dem")
     _pick(at, fid)
     with _other_planner(db) as store:
         version = store.get_feature(LAYER, fid).version
     at.selectbox(key=f"e_stage_{fid}_{version}").set_value("pa_du_thao")
     _save(at)
-    assert t("cl.e.no_user") in [e.value for e in at.error]
+    assert t("cl.e.viewer") in [e.value for e in at.error]
     assert not at.success
     with _other_planner(db) as store:
         feature = store.get_feature(LAYER, fid)
@@ -516,7 +524,6 @@ def test_an_editor_is_offered_only_the_valid_moves(start: Start, db: Path) -> No
 
 def test_a_paid_stage_needs_the_payment_typed_in_the_same_form(start: Start, db: Path) -> None:
     at = start()
-    at.text_input(key="user_name").input(USER).run()
     fid = _fid_at(db, "qd_thu_hoi")
     _pick(at, fid)
     with _other_planner(db) as store:
@@ -542,7 +549,6 @@ def test_a_paid_stage_needs_the_payment_typed_in_the_same_form(start: Start, db:
 def test_a_viewer_may_not_save(start: Start, db: Path) -> None:
     at = start(role="viewer")
     assert t("app.role", role=t("role.viewer")) in _texts(at)
-    at.text_input(key="user_name").input(USER).run()
     fid = _fid_at(db, "kiem_dem")
     _pick(at, fid)
     with _other_planner(db) as store:
@@ -560,7 +566,6 @@ def test_a_viewer_may_not_save(start: Start, db: Path) -> None:
 
 def test_a_viewer_may_not_remove_the_demo_set(start: Start, db: Path) -> None:
     at = start(role="viewer")
-    at.text_input(key="user_name").input(USER).run()
     buttons = [b for b in at.button if b.key == "demo_remove"]
     if buttons:
         buttons[0].click().run()
@@ -571,7 +576,6 @@ def test_a_viewer_may_not_remove_the_demo_set(start: Start, db: Path) -> None:
 
 def test_saving_the_tasks_unchanged_says_nothing_differs(start: Start, db: Path) -> None:
     at = start()
-    at.text_input(key="user_name").input(USER).run()
     frame = _parcels(db)
     fid = int(next(f for f, tasks in frame["tasks"].items() if tasks))
     _pick(at, fid)
@@ -586,7 +590,6 @@ def test_saving_the_tasks_unchanged_says_nothing_differs(start: Start, db: Path)
 
 def test_documents_attach_and_remove(start: Start, db: Path) -> None:
     at = start()
-    at.text_input(key="user_name").input(USER).run()
     fid = _fid_at(db, "kiem_dem")
     _pick(at, fid)
     assert t("cl.a.none") in _texts(at)
@@ -609,7 +612,6 @@ def test_an_approver_overrides_a_rule_with_a_written_reason(start: Start, db: Pa
     at = start(role="approver")
     fid = _fid_at(db, "kiem_dem")
     assert t("app.role", role=t("role.approver")) in _texts(at)
-    at.text_input(key="user_name").input(USER).run()
     _pick(at, fid)
     with _other_planner(db) as store:
         version = store.get_feature(LAYER, fid).version
@@ -652,7 +654,6 @@ def test_an_approver_overrides_a_rule_with_a_written_reason(start: Start, db: Pa
 def test_a_conflicting_save_is_refused_and_keeps_the_other_change(start: Start, db: Path) -> None:
     at = start()
     fid = _fid_at(db, "kiem_dem")
-    at.text_input(key="user_name").input(USER).run()
     _pick(at, fid)
     with _other_planner(db) as store:
         version = store.get_feature(LAYER, fid).version
@@ -730,7 +731,6 @@ def test_dashboard_follows_a_move_made_in_the_form(start: Start, db: Path) -> No
     before_metric = _metric(at, "db.m.handed")
     before = _stage_counts(at)
     at.switch_page(PAGES["clearance"]).run()
-    at.text_input(key="user_name").input(USER).run()
     _pick(at, fid)
     with _other_planner(db) as store:
         version = store.get_feature(LAYER, fid).version
@@ -750,7 +750,6 @@ def test_dashboard_follows_a_move_made_in_the_form(start: Start, db: Path) -> No
 def test_html_typed_in_a_field_is_escaped_on_the_map(start: Start, db: Path) -> None:
     at = start()
     fid = _fid_at(db, "kiem_dem")
-    at.text_input(key="user_name").input(USER).run()
     _pick(at, fid)
     with _other_planner(db) as store:
         version = store.get_feature(LAYER, fid).version
@@ -835,14 +834,7 @@ def test_import_of_a_parcel_file(start: Start, db: Path) -> None:
     assert t("imp.need_source") in [e.value for e in at.error]
     at.text_input(key="imp_source").input("Văn phòng đăng ký đất đai, 02/2026")
     (apply,) = [b for b in at.button if b.label == t("imp.apply")]
-    apply.click().run()
-    assert t("cl.e.no_user") in [e.value for e in at.error]
-    with _other_planner(db) as store:
-        assert not store.has_layer(clearance.PARCELS_LAYER)
-
-    at.text_input(key="user_name").input(USER).run()
-    (apply,) = [b for b in at.button if b.label == t("imp.apply")]
-    apply.click().run()
+    apply.click().run()  # as the signed-in planner
     assert not at.exception
     assert t("imp.done", new=2, updated=0) in [s.value for s in at.success]
     with _other_planner(db) as store:
@@ -877,8 +869,13 @@ def test_import_of_a_parcel_file(start: Start, db: Path) -> None:
 
 
 def test_a_viewer_importing_gets_a_message_not_a_traceback(start: Start, db: Path) -> None:
-    at = start("import", role="viewer")
-    at.text_input(key="user_name").input(USER).run()
+    signed_in = start("progress", role="viewer")
+    with pytest.raises(ValueError, match=r"parcel_import\.py"):  # the page is not offered
+        signed_in.switch_page(PAGES["import"])
+    # reached anyway (the page alone, as a visitor would be: a viewer), the import is refused
+    at = AppTest.from_file(str(ROOT / PAGES["import"]), default_timeout=TIMEOUT)
+    at.run()
+    assert not at.exception
     at.file_uploader(key="imp_file").set_value(
         ("thua-dat.geojson", _parcel_file(), "application/geo+json")
     ).run()
@@ -920,7 +917,6 @@ def test_import_repairs_legacy_text_with_the_chosen_encoding(start: Start, encod
 def test_an_edit_made_during_the_import_preview_is_not_overwritten(start: Start, db: Path) -> None:
     """The import applies the plan that was previewed, with the versions it read."""
     at = start("import")
-    at.text_input(key="user_name").input(USER).run()
     upload = ("thua-dat.geojson", _parcel_file(), "application/geo+json")
     at.file_uploader(key="imp_file").set_value(upload).run()
     at.text_input(key="imp_source").input("Văn phòng đăng ký đất đai")
@@ -978,7 +974,7 @@ def test_switching_dataset_never_carries_a_form_into_another_parcel(start: Start
                 props={"note": f"lần {version}"}, user="nhập",
             )  # fmt: skip
     assert real_fid == first
-    at.text_input(key="user_name").input(USER).run()
+    at.run()
     at.radio(key="parcel_dataset").set_value(LAYER).run()
     _pick(at, first)
     assert (

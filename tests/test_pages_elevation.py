@@ -37,6 +37,7 @@ from geo.cli_dem import dem_path
 from geo.config import Settings, load_settings
 from geo.errors import GISInputError, PermissionDeniedError, UploadError
 from geo.store import open_store
+from tests.accounts import sign_in
 from ui import elevation as ui_el
 from ui.i18n import fmt_num, t
 
@@ -184,12 +185,11 @@ def start(
         monkeypatch.setenv("GIS_DB", settings.db_url)
         monkeypatch.setenv("GIS_VAR_DIR", str(settings.var_dir))
         monkeypatch.setenv("GIS_BASEMAP", "none")
-        for name in ("GIS_LANG", "GIS_WARD", "GIS_ROLE"):
+        for name in ("GIS_LANG", "GIS_WARD", "GIS_ROLE", "GIS_ANONYMOUS_READ"):
             monkeypatch.delenv(name, raising=False)
-        if role is not None:
-            monkeypatch.setenv("GIS_ROLE", role)
         at = AppTest.from_file(str(APP), default_timeout=TIMEOUT)
         _share_components(at)
+        sign_in(at, settings.db_url, role or "editor")
         at.switch_page(PAGE).run()
         assert not at.exception, at.exception
         if lang != "vi":
@@ -369,6 +369,22 @@ def test_an_uploaded_geotiff_becomes_the_wards_dem(settings: Settings, tmp_path:
     assert stored.source == "khao-sat-2024.tif"  # kept in the GeoTIFF's tags
     assert not ui_el.is_glo30(stored.source)
     assert ui_el.credit(stored) == "DEM: khao-sat-2024.tif"
+
+
+def test_replacing_and_removing_the_dem_is_in_the_audit_log(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """The DEM is a file beside the store: the store's audit log records who changed it."""
+    data = write_tif(tmp_path / "upload" / "khao-sat-2024.tif").read_bytes()
+    with open_store(str(tmp_path / "audit.gpkg")) as store:
+        ui_el.store_upload(data, "khao-sat-2024.tif", settings, "editor", store=store, user="lan")
+        assert ui_el.remove_dem(settings, "approver", store=store, user="binh")
+        assert not ui_el.remove_dem(settings, "approver", store=store, user="binh")  # nothing
+        rows = store.audit(action="dem.")
+    assert rows[["actor", "role", "action"]].values.tolist() == [
+        ["binh", "approver", "dem.remove"], ["lan", "editor", "dem.replace"],
+    ]  # fmt: skip
+    assert rows["detail"].iloc[1] == {"via": "upload: khao-sat-2024.tif"}
 
 
 def test_an_uploaded_glo30_tile_keeps_the_copernicus_credit(

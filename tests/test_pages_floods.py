@@ -32,6 +32,7 @@ from streamlit.testing.v1 import AppTest
 from geo import cap, floods, routing, streets, wards
 from geo.config import load_settings
 from geo.store import Store, open_store
+from tests.accounts import sign_in
 from ui import flood_panels as panels
 from ui.i18n import fmt_num, t
 from ui.parcels import md
@@ -43,7 +44,8 @@ PAGES = {"floods": "views/floods.py", "route": "views/route.py"}
 NKKN = "Nam Kỳ Khởi Nghĩa"
 TWO_WAY = "Phạm Ngọc Thạch"
 PROGRAMME = ("Đường số 12", "Quốc Hương", "Nguyễn Văn Hưởng")
-USER = "Nguyễn Văn An"
+USER = "nguyen.van.an"
+"""The signed-in planner's username, written to the reports, the history and the audit log."""
 OTHER = "Trần Thị Bình"
 XSS = "<script>alert(1)</script>"
 
@@ -170,12 +172,11 @@ def start(db: Path, monkeypatch: pytest.MonkeyPatch, config_file: Path) -> Start
         monkeypatch.setenv("GIS_CONFIG", str(config_file))
         monkeypatch.setenv("GIS_DB", str(db))
         monkeypatch.setenv("GIS_BASEMAP", "none")
-        for name in ("GIS_LANG", "GIS_WARD", "GIS_ROLE"):
+        for name in ("GIS_LANG", "GIS_WARD", "GIS_ROLE", "GIS_ANONYMOUS_READ"):
             monkeypatch.delenv(name, raising=False)
-        if role is not None:
-            monkeypatch.setenv("GIS_ROLE", role)
         at = AppTest.from_file(str(APP), default_timeout=TIMEOUT)
         _share_components(at)
+        sign_in(at, db, role or "editor", USER)
         at.switch_page(PAGES[page]).run()  # straight to the page: the map page is not tested here
         assert not at.exception, at.exception
         if lang != "vi":
@@ -375,7 +376,6 @@ def test_importing_the_osm_file_builds_the_network(
     start: Start, db: Path, osm_file: Path, network: Network
 ) -> None:
     at = start()
-    at.text_input(key="user_name").input(USER).run()
     at.file_uploader(key="fl_streets_osm").set_value(
         (osm_file.name, osm_file.read_bytes(), "application/xml")
     ).run()
@@ -564,7 +564,6 @@ def test_marking_a_flood_records_the_report(
     start: Start, with_streets: Path, network: Network, lang: str
 ) -> None:
     at = start(lang=lang)
-    at.text_input(key="user_name").input(USER)
     snap = _snap_on(network, TWO_WAY, 2)
     at.session_state["fl_pending"] = _pending(snap)
     at.run()
@@ -683,7 +682,6 @@ def test_an_approver_confirms_when_marking_and_afterwards(
     """An editor's disabled box: test_marking_a_flood_records_the_report."""
     earlier = _report(with_streets, _snap_on(network, NKKN, 3), depth=35)
     at = start(role="approver")
-    at.text_input(key="user_name").input(USER)
     at.session_state["fl_pending"] = _pending(_snap_on(network, TWO_WAY))
     at.run()
     box = at.checkbox(key="fl_confirmed")
@@ -748,7 +746,6 @@ def _history(db: Path, fid: int) -> pd.DataFrame:
 def test_ending_a_report(start: Start, with_streets: Path, network: Network) -> None:
     fid = _report(with_streets, _snap_on(network, TWO_WAY), depth=35)
     at = start()
-    at.text_input(key="user_name").input(USER)
     _pick(at, fid)
     assert not [b for b in at.button if b.key == f"fl_confirm_{fid}"]  # an editor's view
     (field,) = [w for w in at.text_input if w.label == t("fl.r.end_reason")]
@@ -773,7 +770,6 @@ def test_recording_a_new_level_supersedes_the_report(
     snap = _snap_on(network, TWO_WAY)
     fid = _report(with_streets, snap, depth=35, source="resident_call")
     at = start()
-    at.text_input(key="user_name").input(USER)
     _pick(at, fid)
     (depth,) = [n for n in at.number_input if n.label == t("fl.r.new_depth")]
     assert depth.value == 35
@@ -813,7 +809,6 @@ def test_ending_a_report_changed_meanwhile_is_a_conflict(
 ) -> None:
     fid = _report(with_streets, _snap_on(network, TWO_WAY), depth=35)
     at = start()
-    at.text_input(key="user_name").input(USER)
     _pick(at, fid)
     assert t("fl.r.meta", who=md(OTHER), version=1) in [c.value for c in at.caption]
     _correct_meanwhile(with_streets, fid)
@@ -849,7 +844,6 @@ def test_designating_a_flood_prone_street(
 ) -> None:
     lang = "vi"  # the programme's lines in both languages: test_streets_without_reports
     at = start()
-    at.text_input(key="user_name").input(USER).run()
     markdown = [m.value for m in at.markdown]
     assert f"**{t('fl.prone.programme', lang, ward='An Khánh')}**" in markdown
     for street in PROGRAMME:  # the sample is District 3, not An Khánh

@@ -118,8 +118,23 @@ def level_range(dem: raster.Dem) -> tuple[float, float]:
 # --- writing the DEM (checked roles; no Streamlit calls) ----------------------------------------
 
 
-def store_upload(data: bytes, filename: str, settings: Settings, role: str) -> raster.Dem:
-    """Check an uploaded GeoTIFF and store it as the ward's DEM.
+def _audit_dem(store: Store | None, user: str, role: str, action: str, source: str) -> None:
+    """The DEM is a file beside the store: its replacement or removal is an audit event."""
+    if store is not None:
+        store.record_event(action, actor=user or "?", actor_role=role, detail={"via": source})
+
+
+def store_upload(
+    data: bytes,
+    filename: str,
+    settings: Settings,
+    role: str,
+    *,
+    store: Store | None = None,
+    user: str = "",
+) -> raster.Dem:
+    """Check an uploaded GeoTIFF and store it as the ward's DEM (``dem.replace`` in the
+    audit log of ``store``, when given, under ``user``).
 
     Raises
     ------
@@ -130,7 +145,7 @@ def store_upload(data: bytes, filename: str, settings: Settings, role: str) -> r
     StoreError
         If the DEM cannot be written.
     """
-    floods.check_role(role, "replace the elevation model")
+    floods.check_role(role, "replace the elevation model", "dem.manage")
     name = re.split(r"[\\/]", filename or "")[-1].strip()  # a browser may send C:\fakepath\...
     if Path(name).suffix.lower() not in (".tif", ".tiff"):
         raise UploadError(f"{name or 'file'}: expected a GeoTIFF (.tif or .tiff)")
@@ -144,6 +159,7 @@ def store_upload(data: bytes, filename: str, settings: Settings, role: str) -> r
         path.write_bytes(data)
         dem = raster.read_dem(path)
     raster.write_dem(dem, dem_path(settings))
+    _audit_dem(store, user, role, "dem.replace", f"upload: {name}")
     return dem
 
 
@@ -157,6 +173,8 @@ def fetch_glo30(
     store: Store,
     role: str,
     progress: Callable[[int, int], None] | None = None,
+    *,
+    user: str = "",
 ) -> raster.Dem:
     """Read the GLO-30 window of the ward (plus a margin) and store it as the ward's DEM.
 
@@ -167,15 +185,19 @@ def fetch_glo30(
     FetchError
         If the tiles cannot be read (offline, refused, timed out); nothing is written.
     """
-    floods.check_role(role, "replace the elevation model")
+    floods.check_role(role, "replace the elevation model", "dem.manage")
     bbox = fetch_bbox(settings, store)
     dem = raster.read_window(raster.glo30_urls(bbox), bbox, progress=progress)
     raster.write_dem(dem, dem_path(settings))
+    _audit_dem(store, user, role, "dem.replace", "Copernicus GLO-30")
     return dem
 
 
-def remove_dem(settings: Settings, role: str) -> bool:
-    """Delete the ward's DEM; whether there was one.
+def remove_dem(
+    settings: Settings, role: str, *, store: Store | None = None, user: str = ""
+) -> bool:
+    """Delete the ward's DEM; whether there was one (``dem.remove`` in the audit log of
+    ``store``, when given, under ``user``).
 
     Raises
     ------
@@ -184,13 +206,15 @@ def remove_dem(settings: Settings, role: str) -> bool:
     StoreError
         If the file cannot be deleted.
     """
-    floods.check_role(role, "remove the elevation model")
+    floods.check_role(role, "remove the elevation model", "dem.manage")
     path = dem_path(settings)
     try:
         existed = path.is_file()
         path.unlink(missing_ok=True)
     except OSError as e:
         raise StoreError(f"DEM: could not delete {str(path)!r}: {e}") from e
+    if existed:
+        _audit_dem(store, user, role, "dem.remove", str(path.name))
     return existed
 
 
@@ -407,7 +431,8 @@ def _save_upload(upload: Any, lang: str) -> None:
     settings = state.get_settings()
     with st.spinner(t("el.upload.reading", lang)):
         try:
-            dem = store_upload(upload.getvalue(), upload.name, settings, state.role())
+            dem = store_upload(upload.getvalue(), upload.name, settings, state.role(),
+                               store=state.get_store(), user=state.user_name())  # fmt: skip
         except PermissionDeniedError:
             st.error(t("el.e.viewer", lang))
             return
@@ -420,7 +445,7 @@ def _save_upload(upload: Any, lang: str) -> None:
 
 def _fetch(lang: str) -> None:
     try:
-        floods.check_role(state.role(), "replace the elevation model")
+        floods.check_role(state.role(), "replace the elevation model", "dem.manage")
     except PermissionDeniedError:
         st.error(t("el.e.viewer", lang))
         return
@@ -430,7 +455,8 @@ def _fetch(lang: str) -> None:
         bar.progress(done / total, text=t("el.fetch.progress", lang, done=done, total=total))
 
     try:
-        dem = fetch_glo30(state.get_settings(), state.get_store(), state.role(), progress)
+        dem = fetch_glo30(state.get_settings(), state.get_store(), state.role(), progress,
+                          user=state.user_name())  # fmt: skip
     except FetchError as e:
         bar.empty()
         st.error(t("el.e.offline", lang, error=e))
@@ -448,7 +474,8 @@ def remove_panel(lang: str) -> None:
     sure = st.checkbox(t("el.remove.confirm", lang), key="el_remove_sure")
     if st.button(t("el.remove", lang), key="el_remove", disabled=not sure):
         try:
-            remove_dem(state.get_settings(), state.role())
+            remove_dem(state.get_settings(), state.role(), store=state.get_store(),
+                       user=state.user_name())  # fmt: skip
         except PermissionDeniedError:
             st.error(t("el.e.viewer", lang))
             return

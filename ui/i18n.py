@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+from ui import i18n_auth as _auth
 from ui import i18n_clearance as _clearance
 from ui import i18n_elevation as _elevation
 from ui import i18n_floods as _floods
@@ -301,6 +302,8 @@ VI.update(_floods.VI)
 EN.update(_floods.EN)
 VI.update(_elevation.VI)
 EN.update(_elevation.EN)
+VI.update(_auth.VI)
+EN.update(_auth.EN)
 MESSAGES: dict[str, dict[str, str]] = {"vi": VI, "en": EN}
 
 

@@ -90,6 +90,7 @@ def empty_state(lang: str) -> None:
             store.read_layer(wards.NEW_LAYER),
             n=DEMO_SIZE,
             role=state.role(),
+            user=state.user_name() or "web",
             progress=lambda share, _: _show(bar, share, t("cl.demo_progress", lang)),
         )
         state.changed()

@@ -11,8 +11,10 @@ import geopandas as gpd
 import pandas as pd
 import streamlit as st
 
-from geo import clearance, wards
+from geo import auth, clearance, wards
+from geo import catalog as layer_catalog
 from geo.config import Settings, load_settings
+from geo.errors import SessionExpiredError
 from geo.io import ImportResult, export_bytes, read_vector
 from geo.live import LiveLayer
 from geo.store import LayerInfo, Store, open_store
@@ -20,6 +22,12 @@ from geo.viewport import FeatureIndex
 from geo.wards import LookupResult, PointLookup, WardSummary
 
 LANGS = ("vi", "en")
+TOKEN_KEY = "auth_token"
+"""The signed-in session's token in ``st.session_state`` (the store keeps only its SHA-256)."""
+ACCOUNT_KEY = "_auth_account"
+"""The account :func:`check_sign_in` found for this run."""
+ENDED_KEY = "auth_ended"
+"""Why a session ended (``expired``, ``idle``, ...), for the sign-in page to say."""
 
 
 def _env_key() -> tuple[tuple[str, str], ...]:
@@ -165,8 +173,18 @@ def read_upload(
 
 
 def write_layer(layer_id: str, gdf: gpd.GeoDataFrame, **kwargs: Any) -> int:
-    """Write a layer (one transaction) and drop cached results that depended on it."""
-    count = get_store().write_layer(layer_id, wards.conform_layer(layer_id, gdf), **kwargs)
+    """Import a layer as the signed-in account (admins; one transaction) and drop cached
+    results that depended on it."""
+    count = layer_catalog.import_layer(
+        get_store(), layer_id, gdf, user=user_name(), role=role(), **kwargs
+    )
+    st.cache_data.clear()
+    return count
+
+
+def remove_layer(layer_id: str) -> int:
+    """Remove a layer as the signed-in account (admins) and drop cached results."""
+    count = layer_catalog.remove_layer(get_store(), layer_id, user=user_name(), role=role())
     st.cache_data.clear()
     return count
 
@@ -253,14 +271,60 @@ def changed() -> None:
     st.cache_data.clear()
 
 
+# --- who is signed in ------------------------------------------------------------------------
+def check_sign_in() -> auth.Account | None:
+    """Check this browser session's token (every run of the app): the signed-in account, or
+    None. A session that ended (expired, idle, account disabled) is forgotten and the reason
+    kept for the sign-in page."""
+    token = st.session_state.get(TOKEN_KEY)
+    found: auth.Account | None = None
+    if token:
+        try:
+            found = auth.check_session(get_store(), str(token), settings=get_settings())
+        except SessionExpiredError as e:
+            del st.session_state[TOKEN_KEY]
+            st.session_state[ENDED_KEY] = e.reason
+    st.session_state[ACCOUNT_KEY] = found
+    return found
+
+
+def account() -> auth.Account | None:
+    """The signed-in account of this run (None for a visitor)."""
+    found = st.session_state.get(ACCOUNT_KEY)
+    return found if isinstance(found, auth.Account) else None
+
+
+def sign_in(signed: auth.SignIn) -> None:
+    """Keep a new session's token for the next runs."""
+    st.session_state[TOKEN_KEY] = signed.token
+    st.session_state[ACCOUNT_KEY] = signed.account
+    st.session_state.pop(ENDED_KEY, None)
+
+
+def sign_out() -> None:
+    """End this browser session's sign-in (in the store too) and drop cached results."""
+    token = st.session_state.pop(TOKEN_KEY, None)
+    st.session_state[ACCOUNT_KEY] = None
+    if token:
+        auth.logout(get_store(), str(token))
+
+
 def user_name() -> str:
-    """The name typed in the sidebar, for the history ('' until typed)."""
-    return str(st.session_state.get("user_name") or "").strip()
+    """The signed-in username, written to the history and the audit log ('' for a visitor)."""
+    found = account()
+    return found.username if found else ""
 
 
 def role() -> str:
-    """The role of this app's users (a setting until accounts exist)."""
-    return get_settings().role
+    """The signed-in account's role; ``viewer`` for a visitor (anonymous reading)."""
+    found = account()
+    return found.role if found else "viewer"
+
+
+def can(action: str) -> bool:
+    """Whether the signed-in role may do ``action`` (:data:`geo.auth.PERMISSIONS`); pages use
+    it to hide what the role cannot use, while ``geo`` checks again on every write."""
+    return auth.can(role(), action)
 
 
 @st.cache_data(show_spinner=False, max_entries=8)

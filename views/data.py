@@ -1,4 +1,5 @@
-"""Data page: the layer catalogue, importing a file into the store, and exporting a layer."""
+"""Data page: the layer catalogue, importing a file into the store (admins), exporting a
+layer, and removing one (admins)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ import streamlit as st
 from streamlit_folium import st_folium
 
 import layers
-from geo.errors import GISInputError, StoreError
+from geo.catalog import PROTECTED
+from geo.errors import GISInputError, NotFoundError, PermissionDeniedError, StoreError
 from geo.io import SUPPORTED_FORMATS
 from geo.store import check_layer_id
 from ui import state
@@ -46,22 +48,26 @@ catalog = pd.DataFrame(
 )
 st.dataframe(catalog, hide_index=True)
 
-# Import ----------------------------------------------------------------------------------
+# Import (admins; geo.catalog checks the role again) ------------------------------------------
 st.subheader(t("data.import", lang))
 upload_ext = sorted(
     {ext.lstrip(".") for fmt in SUPPORTED_FORMATS.values() for ext in fmt.extensions} - {"shp"}
 )
 labels = ", ".join(fmt.label for fmt in SUPPORTED_FORMATS.values())
-upload = st.file_uploader(
-    t("data.upload", lang, formats=labels),
-    type=upload_ext,
-    max_upload_size=settings.max_upload_mb,
-    key="data_upload",
-)
-crs_col, swap_col, repair_col = st.columns([2, 1, 2], vertical_alignment="bottom")
-crs = crs_col.text_input(t("data.crs", lang), help=t("data.crs_help", lang), key="data_crs")
-swap = swap_col.checkbox(t("data.swap", lang), key="data_swap")
-repair = repair_col.checkbox(t("data.repair", lang), key="data_repair")
+upload, crs, swap, repair = None, "", False, False
+if not state.can("layer.import"):
+    st.caption(t("data.admin_only", lang))
+else:
+    upload = st.file_uploader(
+        t("data.upload", lang, formats=labels),
+        type=upload_ext,
+        max_upload_size=settings.max_upload_mb,
+        key="data_upload",
+    )
+    crs_col, swap_col, repair_col = st.columns([2, 1, 2], vertical_alignment="bottom")
+    crs = crs_col.text_input(t("data.crs", lang), help=t("data.crs_help", lang), key="data_crs")
+    swap = swap_col.checkbox(t("data.swap", lang), key="data_swap")
+    repair = repair_col.checkbox(t("data.repair", lang), key="data_repair")
 
 if upload is not None:
     try:
@@ -134,13 +140,12 @@ if upload is not None:
                         source=source or upload.name,
                         licence=licence,
                         mode="replace",
-                        user="web",
                     )
                     st.session_state["data_flash"] = t(
                         "data.written", lang, count=count, layer=layer_id
                     )
                     st.rerun()
-            except (GISInputError, StoreError) as e:
+            except (GISInputError, PermissionDeniedError, StoreError) as e:
                 st.error(str(e))
 
 # Export ----------------------------------------------------------------------------------
@@ -169,3 +174,27 @@ if export_id:
             icon=":material/download:",
             key="data_download",
         )
+
+# Remove (admins; geo.catalog checks the role again) ------------------------------------------
+if state.can("layer.delete"):
+    st.subheader(t("data.remove", lang))
+    counts = {i.layer_id: i.feature_count for i in infos if i.layer_id not in PROTECTED}
+    doomed = st.selectbox(
+        t("data.remove_layer", lang), list(counts), index=None, key="data_remove_layer"
+    )
+    if doomed is not None and doomed in counts:
+        sure = st.checkbox(
+            t("data.remove_sure", lang, layer=doomed, count=counts[doomed]),
+            key=f"data_remove_sure_{doomed}",
+        )
+        if st.button(t("data.remove_button", lang), key="data_remove", disabled=not sure,
+                     icon=":material/delete:"):  # fmt: skip
+            try:
+                removed = state.remove_layer(doomed)
+            except (GISInputError, NotFoundError, PermissionDeniedError, StoreError) as e:
+                st.error(str(e))
+            else:
+                st.session_state["data_flash"] = t(
+                    "data.removed", lang, layer=doomed, count=removed
+                )
+                st.rerun()
