@@ -106,6 +106,39 @@ def test_upload_limit_from_env_is_an_int(empty_config: Path) -> None:
     assert load(empty_config, GIS_MAX_UPLOAD_MB="50").max_upload_mb == 50
 
 
+def test_account_settings_defaults_and_environment(empty_config: Path) -> None:
+    settings = load(empty_config)
+    assert (settings.anonymous_read, settings.session_hours, settings.idle_minutes) == (
+        False, 12.0, 30.0,
+    )  # fmt: skip
+    assert (settings.lockout_failures, settings.lockout_minutes) == (5, 15.0)
+    changed = load(
+        empty_config, GIS_ANONYMOUS_READ="true", GIS_SESSION_HOURS="8", GIS_IDLE_MINUTES="10",
+        GIS_LOCKOUT_FAILURES="3", GIS_LOCKOUT_MINUTES="60",
+    )  # fmt: skip
+    assert changed.anonymous_read is True
+    assert (changed.session_hours, changed.idle_minutes) == (8.0, 10.0)
+    assert (changed.lockout_failures, changed.lockout_minutes) == (3, 60.0)
+    assert load(empty_config, GIS_ANONYMOUS_READ="false").anonymous_read is False
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("GIS_ANONYMOUS_READ", "perhaps"),
+        ("GIS_SESSION_HOURS", "0"),
+        ("GIS_SESSION_HOURS", "1000"),
+        ("GIS_IDLE_MINUTES", "-1"),
+        ("GIS_LOCKOUT_FAILURES", "0"),
+        ("GIS_LOCKOUT_FAILURES", "2.5"),
+        ("GIS_LOCKOUT_MINUTES", "never"),
+    ],
+)
+def test_account_settings_are_checked(empty_config: Path, name: str, value: str) -> None:
+    with pytest.raises(ConfigError, match=name.removeprefix("GIS_").lower()):
+        load(empty_config, **{name: value})
+
+
 def test_empty_variable_is_ignored(empty_config: Path) -> None:
     assert load(empty_config, GIS_WARD="", GIS_BASEMAP="").ward == "an-khanh"
 
