@@ -136,6 +136,7 @@ def _grid(nx_: int, ny: int, seed: int) -> gpd.GeoDataFrame:
             "u": u_id.astype("int64"),
             "v": v_id.astype("int64"),
             "key": np.zeros(len(u), dtype="int64"),
+            "osmid": (streets + NODE_BASE).astype("int64"),  # one "way" per street
             "name": names[streets],
             "highway": highway.astype(object),
             "oneway": oneway,

@@ -402,3 +402,51 @@ def decode_features(text: str) -> list[dict[str, object]]:
             props["d"] = [tables[i][code] for i, code in enumerate(rest[0])]
         out.append({"type": "Feature", "properties": props, "geometry": geometry})
     return out
+
+
+ROAD_RANK = {
+    "motorway": 0, "trunk": 1, "primary": 2, "secondary": 3, "tertiary": 4,
+    "motorway_link": 1, "trunk_link": 2, "primary_link": 3, "secondary_link": 4,
+    "tertiary_link": 5, "unclassified": 6, "residential": 6, "living_street": 7,
+    "service": 8,
+}  # fmt: skip
+"""Road classes from the most to the least important (others rank last)."""
+
+
+def lines_in_view(
+    gdf: gpd.GeoDataFrame,
+    tree: shapely.STRtree,
+    view: View,
+    *,
+    max_features: int = 4000,
+) -> tuple[gpd.GeoDataFrame, int]:
+    """The street segments a window shows: those meeting it, the most important road classes
+    first when more than ``max_features`` do (a city seen whole shows its main roads).
+
+    Parameters
+    ----------
+    gdf
+        Segments in EPSG:4326 with a ``highway`` column, in the order ``tree`` was built on.
+    tree
+        An STR-tree over ``gdf``'s geometry.
+    view
+        The window.
+    max_features
+        At most this many segments are returned.
+
+    Returns
+    -------
+    tuple
+        The segments to draw, and how many met the window in all.
+    """
+    if max_features < 1:
+        raise GISInputError(f"max_features: expected at least 1, got {max_features!r}")
+    positions = np.sort(tree.query(shapely.box(*view.padded(MARGIN)), predicate="intersects"))
+    total = len(positions)
+    if total > max_features:
+        kinds = gdf["highway"].iloc[positions].fillna("").astype(str).str.split(" / ").str[0]
+        rank = kinds.map(lambda k: ROAD_RANK.get(k, 9)).to_numpy()
+        order = np.argsort(rank, kind="stable")[:max_features]
+        cut = rank[order[-1]]
+        positions = positions[rank < cut] if (rank < cut).any() else positions[order]
+    return gdf.iloc[positions], total

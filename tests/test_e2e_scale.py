@@ -18,7 +18,7 @@ from playwright import sync_api
 from geo import clearance, demo, synthetic, wards
 from geo.config import load_settings
 from geo.store import open_store
-from tests.test_e2e import CHROMIUM, CHROMIUM_ARGS, _serve
+from tests.test_e2e import CHROMIUM, CHROMIUM_ARGS, _serve, add_account, login
 from ui.i18n import t
 
 pytestmark = pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="Chromium not installed")
@@ -53,6 +53,7 @@ def scale_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str
             clearance.DEMO_LAYER, parcels, title=demo.DEMO_TITLE, source=synthetic.SOURCE,
             licence=demo.DEMO_LICENCE, user=demo.DEMO_USER,
         )  # fmt: skip
+    add_account(folder / "ward.gpkg")  # an editor: the app opens only after signing in
     for url in _serve(folder):
         yield url, folder
 
@@ -107,6 +108,7 @@ def test_panning_across_100000_parcels_brings_the_window_s_parcels(
             page.on("pageerror", lambda exc: errors.append(str(exc)))
             page.set_default_timeout(60_000)
             page.goto(f"{url}/clearance", wait_until="domcontentloaded")
+            login(page)  # the bookmarked page opens after signing in
             page.get_by_text(t("cl.demo_banner")).wait_for(timeout=120_000)
 
             # Zoomed out over the ward: a grid of counts, no parcel shapes.

@@ -251,3 +251,26 @@ def test_details_travel_as_codes_into_the_window_s_own_table() -> None:
         assert who == gdf.at[fid, "who"]
         expected = gdf.at[fid, "due"]
         assert due == ("" if gpd.pd.isna(expected) else expected)
+
+
+def _network() -> gpd.GeoDataFrame:
+    from bench.routing import synthetic_network
+
+    return synthetic_network(6000, seed=3)
+
+
+def test_a_city_window_shows_main_roads_first_and_whole_classes() -> None:
+    edges = _network()
+    tree = shapely.STRtree(np.asarray(edges.geometry.values))
+    west, south, east, north = edges.total_bounds
+    whole = View(west, south, east, north, 13)
+    shown, total = viewport.lines_in_view(edges, tree, whole, max_features=1000)
+    assert total == len(edges) and 0 < len(shown) <= 1000
+    rank = {k: viewport.ROAD_RANK.get(k, 9) for k in edges["highway"].unique()}
+    kept = {rank[k] for k in shown["highway"]}
+    left = {rank[k] for k in edges.drop(shown.index)["highway"]}
+    assert max(kept) < min(left)  # every class drawn is more important than any left out
+    corner = View(west, south, west + (east - west) / 10, south + (north - south) / 10, 17)
+    near, meeting = viewport.lines_in_view(edges, tree, corner, max_features=1000)
+    assert len(near) == meeting < len(edges)  # a block: every street in it
+    assert near.intersects(shapely.box(*corner.padded(viewport.MARGIN))).all()

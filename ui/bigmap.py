@@ -13,9 +13,12 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import folium
+import streamlit as st
 from branca.element import Element, Figure, MacroElement
 from jinja2 import Template
 
+from geo import viewport
+from geo.payload import zoom_for_bounds
 from geo.viewport import ViewContent
 from layers import LayerSpec
 from ui.i18n import t
@@ -217,3 +220,25 @@ def feature_group(content: ViewContent, config: Mapping[str, Any]) -> folium.Fea
     group = folium.FeatureGroup(name=GROUP_NAME, control=False)
     ViewportLayer(content, config).add_to(group)
     return group
+
+
+def window(
+    key: str,
+    bounds: tuple[float, float, float, float] | None,
+    width_px: int = 900,
+    height_px: int = 600,
+) -> viewport.View:
+    """The map's window as the browser last reported it (streamlit-folium keeps its value
+    under ``key`` in the session), else the data's bounds at the zoom that fits them."""
+    last = st.session_state.get(key) or {}
+    box, zoom = last.get("bounds") or {}, last.get("zoom")
+    try:
+        sw, ne = box["_southWest"], box["_northEast"]
+        return viewport.View(float(sw["lng"]), float(sw["lat"]), float(ne["lng"]),
+                             float(ne["lat"]), float(zoom))  # type: ignore[arg-type]  # fmt: skip
+    except (KeyError, TypeError, ValueError):
+        pass
+    west, south, east, north = bounds or (106.70, 10.76, 106.76, 10.82)
+    fit = zoom_for_bounds((west, south, east, north), width_px, height_px)
+    lon, lat = (west + east) / 2, (south + north) / 2
+    return viewport.View.around(lon, lat, fit, width_px, height_px)

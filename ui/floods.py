@@ -9,13 +9,17 @@ from datetime import datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
+import folium
 import geopandas as gpd
+import numpy as np
+import shapely
 import streamlit as st
 
-from geo import floods, routing, streets
+import layers
+from geo import floods, routing, streets, viewport
 from geo.errors import FetchError, GISInputError, NotFoundError, PermissionDeniedError
 from geo.wards import NEW_LAYER
-from ui import state
+from ui import bigmap, mapview, state
 from ui.i18n import t
 
 OSM_TYPES = ["osm", "pbf", "xml"]
@@ -34,14 +38,44 @@ def _token(layer_id: str) -> str:
     return state.layer_token(layer_id) if store.has_layer(layer_id) else "-"
 
 
-@st.cache_data(show_spinner=False, max_entries=4)
+@st.cache_resource(show_spinner=False, max_entries=2)
 def _streets(db_url: str, token: str) -> gpd.GeoDataFrame:
     return state.get_store().read_layer(streets.STREETS_LAYER)
 
 
 def street_segments() -> gpd.GeoDataFrame:
-    """The stored street segments (EPSG:4326)."""
+    """The stored street segments (EPSG:4326), read once per network and shared: a city's
+    50,000 segments are not copied on every rerun (do not modify them)."""
     return _streets(state.get_settings().db_url, _token(streets.STREETS_LAYER))
+
+
+BIG_NETWORK = 5000
+"""Above this many segments the map draws only the window's streets (main roads first)."""
+
+
+@st.cache_resource(show_spinner=False, max_entries=2)
+def _streets_tree(db_url: str, token: str) -> shapely.STRtree:
+    return shapely.STRtree(np.asarray(street_segments().geometry.values))
+
+
+def is_big_network(segments: gpd.GeoDataFrame) -> bool:
+    """Whether the map should draw only the window's streets."""
+    return len(segments) > BIG_NETWORK
+
+
+def streets_group(
+    map_key: str, segments: gpd.GeoDataFrame, lang: str, width_px: int, height_px: int
+) -> tuple[folium.FeatureGroup, int, int]:
+    """The streets in the map's window as a feature group streamlit-folium swaps as the map
+    moves; with how many are drawn and how many meet the window."""
+    tree = _streets_tree(state.get_settings().db_url, _token(streets.STREETS_LAYER))
+    bounds = tuple(float(v) for v in segments.total_bounds)
+    view = bigmap.window(map_key, bounds, width_px, height_px)  # type: ignore[arg-type]
+    shown, total = viewport.lines_in_view(segments, tree, view)
+    group = folium.FeatureGroup(name=bigmap.GROUP_NAME, control=False)
+    mapview.geojson_layer(shown, layers.get(streets.STREETS_LAYER), lang=lang,
+                          zoom=min(int(view.zoom) + 1, 19)).add_to(group)  # fmt: skip
+    return group, len(shown), total
 
 
 @st.cache_resource(show_spinner=False, max_entries=2)

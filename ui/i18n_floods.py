@@ -11,6 +11,10 @@ VI: dict[str, str] = {
         "đường; dải tím là tuyến hay ngập. Bấm gần một con đường để báo ngập: điểm bấm được "
         "gắn vào đoạn đường gần nhất (cả hai chiều)."
     ),
+    "fl.big_network": (
+        "Mạng lưới lớn: vẽ {drawn} trong {total} đoạn đường trong khung nhìn (đường chính "
+        "trước) — phóng to để thấy đường nhỏ."
+    ),
     "fl.no_streets": (
         "Chưa có mạng lưới đường. Nhập tệp OpenStreetMap (.osm hoặc .osm.pbf) của phường, "
         "hoặc tải từ OpenStreetMap khi máy có mạng. Sau đó ứng dụng dùng được khi không có mạng."
@@ -211,6 +215,10 @@ EN: dict[str, str] = {
         "Flooded segments are coloured by depth (PetaBencana's classes); dashed black means "
         "closed; purple bands are flood-prone streets. Click near a street to report a flood: "
         "the click snaps to the nearest segment (both directions)."
+    ),
+    "fl.big_network": (
+        "A large network: {drawn} of the {total} street segments in view are drawn (main "
+        "roads first) — zoom in for the smaller streets."
     ),
     "fl.no_streets": (
         "No street network yet. Import the ward's OpenStreetMap file (.osm or .osm.pbf), or "

@@ -366,63 +366,8 @@ def build_map(
     legend_rows: list[tuple[Mapping[str, Any], str]] = []
     for spec in chosen:
         factor = min(max(float(opacity.get(spec.id, 1.0)), 0.0), 1.0)
-        base = _path_style(spec.style, factor)
-        hi = _path_style({**spec.style, **spec.highlight_style}, factor)
-        focus_value = web_escape(focus) if focus else None
-        field = spec.highlight_field
-
-        values = {
-            web_escape(str(k)): _path_style({**spec.style, **v}, factor)
-            for k, v in spec.style_values.items()
-        }
-        flags = [(name, dict(patch)) for name, patch in spec.flag_styles]
-
-        def style_function(
-            feature: dict[str, Any],
-            base: dict[str, Any] = base,
-            hi: dict[str, Any] = hi,
-            field: str | None = field,
-            focus_value: str | None = focus_value,
-            by: str | None = spec.style_field,
-            values: dict[str, dict[str, Any]] = values,
-            flags: list[tuple[str, dict[str, Any]]] = flags,
-        ) -> dict[str, Any]:
-            props = feature.get("properties") or {}
-            if field and focus_value is not None and props.get(field) == focus_value:
-                return hi
-            style = values.get(str(props.get(by)), base) if by else base
-            for name, patch in flags:
-                if props.get(name) is True:
-                    style = {**style, **patch}
-            return style
-
-        def highlight_function(feature: dict[str, Any], spec: LayerSpec = spec) -> dict[str, Any]:
-            return {"weight": float(spec.style.get("weight", 2)) + 1.5}
-
-        payload = _to_payload(data[spec.id], spec, detail)
-        present = set()
-        for feature in payload["features"]:
-            present.update(feature["properties"])
-        popup_fields = [(f, lab) for f, lab in spec.popup_fields if web_escape(f) in present]
-        marker = folium.CircleMarker(radius=spec.marker_radius) if spec.marker_radius else None
-        geojson = folium.GeoJson(
-            payload,
-            name=web_escape(spec.label(lang)),
-            marker=marker,
-            style_function=style_function,
-            highlight_function=highlight_function,
-            show=True,
-            overlay=True,
-            control=True,
-            zoom_on_click=False,
-        )
-        if popup_fields and payload["features"]:
-            names = [web_escape(f) for f, _ in popup_fields]  # as prepare_for_web names them
-            labels = [web_escape(lab.get(lang) or lab["vi"]) for _, lab in popup_fields]
-            folium.GeoJsonTooltip(fields=names[:1], labels=False, sticky=True).add_to(geojson)
-            if popups:
-                folium.GeoJsonPopup(fields=names, aliases=labels, max_width=320).add_to(geojson)
-        geojson.add_to(fmap)
+        geojson_layer(data[spec.id], spec, lang=lang, zoom=detail, focus=focus, factor=factor,
+                      popups=popups).add_to(fmap)  # fmt: skip
         if spec.attribution:
             credits.append(spec.attribution)
         legend_rows += legend_rows_of(spec, focus, lang)
@@ -460,3 +405,87 @@ def legend_rows_of(
             style = {**flag, "fill": False}
         rows.append((style, label))
     return rows
+
+
+def geojson_layer(
+    data: gpd.GeoDataFrame | Mapping[str, Any],
+    spec: LayerSpec,
+    *,
+    lang: str = "vi",
+    zoom: int = 16,
+    focus: str | None = None,
+    factor: float = 1.0,
+    popups: bool = True,
+) -> folium.GeoJson:
+    """One layer styled by its spec (fill by value, flags, the focus highlight), with its
+    tooltip and popup; :func:`build_map` adds one per layer, pages may put one in a feature
+    group swapped as the map moves.
+
+    Parameters
+    ----------
+    data
+        The features (reprojected and shrunk for the web here) or prepared GeoJSON.
+    spec
+        The layer's spec.
+    zoom
+        Zoom whose half-pixel sets the simplification.
+    factor
+        Opacity factor, 0 to 1.
+    """
+    base = _path_style(spec.style, factor)
+    hi = _path_style({**spec.style, **spec.highlight_style}, factor)
+    focus_value = web_escape(focus) if focus else None
+    field = spec.highlight_field
+
+    values = {
+        web_escape(str(k)): _path_style({**spec.style, **v}, factor)
+        for k, v in spec.style_values.items()
+    }
+    flags = [(name, dict(patch)) for name, patch in spec.flag_styles]
+
+    def style_function(
+        feature: dict[str, Any],
+        base: dict[str, Any] = base,
+        hi: dict[str, Any] = hi,
+        field: str | None = field,
+        focus_value: str | None = focus_value,
+        by: str | None = spec.style_field,
+        values: dict[str, dict[str, Any]] = values,
+        flags: list[tuple[str, dict[str, Any]]] = flags,
+    ) -> dict[str, Any]:
+        props = feature.get("properties") or {}
+        if field and focus_value is not None and props.get(field) == focus_value:
+            return hi
+        style = values.get(str(props.get(by)), base) if by else base
+        for name, patch in flags:
+            if props.get(name) is True:
+                style = {**style, **patch}
+        return style
+
+    def highlight_function(feature: dict[str, Any], spec: LayerSpec = spec) -> dict[str, Any]:
+        return {"weight": float(spec.style.get("weight", 2)) + 1.5}
+
+    payload = _to_payload(data, spec, zoom)
+    present = set()
+    for feature in payload["features"]:
+        present.update(feature["properties"])
+    popup_fields = [(f, lab) for f, lab in spec.popup_fields if web_escape(f) in present]
+    marker = folium.CircleMarker(radius=spec.marker_radius) if spec.marker_radius else None
+    geojson = folium.GeoJson(
+        payload,
+        name=web_escape(spec.label(lang)),
+        marker=marker,
+        style_function=style_function,
+        highlight_function=highlight_function,
+        show=True,
+        overlay=True,
+        control=True,
+        zoom_on_click=False,
+    )
+    if popup_fields and payload["features"]:
+        names = [web_escape(f) for f, _ in popup_fields]  # as prepare_for_web names them
+        labels = [web_escape(lab.get(lang) or lab["vi"]) for _, lab in popup_fields]
+        folium.GeoJsonTooltip(fields=names[:1], labels=False, sticky=True).add_to(geojson)
+        if popups:
+            folium.GeoJsonPopup(fields=names, aliases=labels, max_width=320).add_to(geojson)
+    return geojson

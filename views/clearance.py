@@ -10,7 +10,6 @@ from streamlit_folium import st_folium
 import layers
 from geo import clearance, viewport, wards
 from geo.names import name_key
-from geo.payload import zoom_for_bounds
 from ui import bigmap, state
 from ui import parcels as ui_parcels
 from ui.i18n import fmt_num, fmt_pct, t
@@ -73,22 +72,6 @@ MAP_KEY = "cl_map"
 PICK_LIMIT = 300  # parcels offered in the picker; the search and the map narrow the rest
 
 
-def _view(key: str, bounds: tuple[float, float, float, float] | None) -> viewport.View:
-    """The map's window as the browser last reported it, else the layer's bounds."""
-    last = st.session_state.get(key) or {}
-    box, zoom = last.get("bounds") or {}, last.get("zoom")
-    try:
-        sw, ne = box["_southWest"], box["_northEast"]
-        return viewport.View(float(sw["lng"]), float(sw["lat"]), float(ne["lng"]),
-                             float(ne["lat"]), float(zoom))  # type: ignore[arg-type]  # fmt: skip
-    except (KeyError, TypeError, ValueError):
-        pass
-    west, south, east, north = bounds or (106.70, 10.76, 106.76, 10.82)
-    zoom = zoom_for_bounds((west, south, east, north), 900, MAP_HEIGHT)
-    lon, lat = (west + east) / 2, (south + north) / 2
-    return viewport.View.around(lon, lat, zoom, 900, MAP_HEIGHT)
-
-
 lang = state.lang()
 settings = state.get_settings()
 st.title(t("cl.title", lang))
@@ -130,7 +113,7 @@ with map_col:
     )  # fmt: skip
     # Only the window's parcels (or, zoomed out, a grid of counts) go to the browser: the
     # base map stays, the feature group is swapped as the map moves.
-    view = _view(map_key, bounds)
+    view = bigmap.window(map_key, bounds, 900, MAP_HEIGHT)
     mask = None if len(shown) == len(parcels) else np.isin(index.fids, shown.index.to_numpy())
     content = viewport.view_content(index, view, keep=mask)
     config = bigmap.layer_config(

@@ -10,7 +10,7 @@ import streamlit as st
 from streamlit_folium import st_folium
 
 import layers
-from geo import floods
+from geo import floods, streets
 from ui import flood_panels as panels
 from ui import floods as ui_floods
 from ui import state
@@ -38,6 +38,7 @@ if past:
     st.info(t("fl.past", lang, when=moment.strftime("%d/%m/%Y %H:%M")))
 
 segments = ui_floods.street_segments()
+big = ui_floods.is_big_network(segments)
 flooded = ui_floods.flood_state(moment)
 figures = floods.summary(flooded, segments)
 cols = st.columns(5)
@@ -65,21 +66,34 @@ with map_col:
         format_func=lambda m: t(f"fl.mark_mode.{m}", lang), disabled=past,
     )  # fmt: skip
     data = {
-        "streets": segments,
+        **({} if big else {"streets": segments}),
         "flood_prone": panels.prone_for_map(ui_floods.prone(), lang),
         "flood_state": panels.state_for_map(flooded, lang),
         "flood_reports": panels.reports_for_map(live, lang),
     }
+    big_layers = [layers.get(streets.STREETS_LAYER)] if big else []
     fmap = build_map(data, lang=lang, basemap=settings.basemap, popups=True,
                      bounds=tuple(segments.total_bounds), height_px=MAP_HEIGHT,
-                     width_px=600)  # fmt: skip
+                     width_px=600, dynamic=big_layers)  # fmt: skip
     for lon, lat in panels.pending_points():
         folium.CircleMarker([lat, lon], radius=8, color="#000000", weight=3, fill=True,
                             fill_color="#ffffff", fill_opacity=1.0).add_to(fmap)  # fmt: skip
     if mode == "point":
         st.session_state.pop(panels.FIRST, None)  # a stretch begun in the other mode is dropped
-    result = st_folium(fmap, key="fl_map", returned_objects=ui_floods.CLICK_OBJECTS,
-                       use_container_width=True, height=MAP_HEIGHT)  # fmt: skip
+    # A city's network: only the window's streets (main roads first), swapped as the map
+    # moves; the ward's own few thousand segments are drawn whole.
+    group = None
+    if big:
+        group, drawn, meeting = ui_floods.streets_group("fl_map", segments, lang, 600,
+                                                        MAP_HEIGHT)  # fmt: skip
+    result = st_folium(
+        fmap, key="fl_map", feature_group_to_add=group, use_container_width=True,
+        returned_objects=[*ui_floods.CLICK_OBJECTS, *(["bounds", "zoom"] if big else [])],
+        height=MAP_HEIGHT,
+    )  # fmt: skip
+    if big:
+        st.caption(t("fl.big_network", lang, drawn=fmt_num(drawn, lang),
+                     total=fmt_num(meeting, lang)))  # fmt: skip
     credits = [s.attribution for s in layers.registry() if s.id in data]
     st.caption(t("map.sources", lang, sources="; ".join(dict.fromkeys(credits))))
     click = ui_floods.new_click(result, "fl_last_click")

@@ -9,7 +9,7 @@ import streamlit as st
 from streamlit_folium import st_folium
 
 import layers
-from geo import floods, routing
+from geo import floods, routing, streets
 from geo.errors import GISInputError, NotFoundError
 from ui import flood_panels as panels
 from ui import floods as ui_floods
@@ -111,6 +111,7 @@ if st.session_state.get("rt_error"):
 
 moment = floods.now_local()
 segments = ui_floods.street_segments()
+big = ui_floods.is_big_network(segments)
 flooded = ui_floods.flood_state(moment)
 origin, destination = st.session_state["rt_origin"], st.session_state["rt_destination"]
 comparison: routing.Comparison | None = None
@@ -127,21 +128,34 @@ if origin is not None and destination is not None:
 map_col, panel_col = st.columns([7, 3], gap="medium")
 with map_col:
     data: dict[str, gpd.GeoDataFrame] = {
-        "streets": segments,
+        **({} if big else {"streets": segments}),
         "flood_state": panels.state_for_map(flooded, lang),
     }
     if comparison is not None:
         data["routes"] = _routes_frame(comparison, lang)
+    big_layers = [layers.get(streets.STREETS_LAYER)] if big else []
     fmap = build_map(data, lang=lang, basemap=settings.basemap, popups=True,
                      bounds=tuple(segments.total_bounds), height_px=MAP_HEIGHT,
-                     width_px=700)  # fmt: skip
+                     width_px=700, dynamic=big_layers)  # fmt: skip
     for point, colour, letter in ((origin, "#2166ac", "A"), (destination, "#b2182b", "B")):
         if point is not None:
             folium.CircleMarker([point[1], point[0]], radius=9, color=colour, weight=3,
                                 fill=True, fill_color="#ffffff", fill_opacity=1.0,
                                 tooltip=letter).add_to(fmap)  # fmt: skip
-    result = st_folium(fmap, key="rt_map", returned_objects=ui_floods.CLICK_OBJECTS,
-                       use_container_width=True, height=MAP_HEIGHT)  # fmt: skip
+    # A city's network: only the window's streets (main roads first), swapped as the map
+    # moves; the ward's own few thousand segments are drawn whole.
+    group = None
+    if big:
+        group, drawn, meeting = ui_floods.streets_group("rt_map", segments, lang, 700,
+                                                        MAP_HEIGHT)  # fmt: skip
+    result = st_folium(
+        fmap, key="rt_map", feature_group_to_add=group, use_container_width=True,
+        returned_objects=[*ui_floods.CLICK_OBJECTS, *(["bounds", "zoom"] if big else [])],
+        height=MAP_HEIGHT,
+    )  # fmt: skip
+    if big:
+        st.caption(t("fl.big_network", lang, drawn=fmt_num(drawn, lang),
+                     total=fmt_num(meeting, lang)))  # fmt: skip
     credits = [s.attribution for s in layers.registry() if s.id in data]
     st.caption(t("map.sources", lang, sources="; ".join(dict.fromkeys(credits))))
     click = ui_floods.new_click(result, "rt_last_click")
