@@ -57,35 +57,49 @@ class LiveLayer:
         geopandas.GeoDataFrame
             Shared, not copied: callers must not modify it.
         """
+        return self.snapshot(store)[0]
+
+    def snapshot(self, store: Store) -> tuple[gpd.GeoDataFrame, int]:
+        """The current features and their generation, read together under the lock (what is
+        derived from the frame is keyed by that generation, never by a later one).
+
+        Nothing is kept until every read has succeeded: a read that fails (a database
+        restarting) leaves the layer as it was, to be read again next time.
+        """
         with self._lock:
             info = store.layer_info(self.layer_id)
             token = (info.updated_at, info.feature_count)
             if self.frame is not None and token == self.token:
-                return self.frame  # every write bumps the layer's time: nothing changed
-            self.token = token
+                return self.frame, self.generation  # every write bumps the layer's time
             if self.frame is None:
-                return self._read_all(store)
+                return self._read_all(store, token)
             since = _minus(self.newest, LATE_COMMIT)
             changed = store.read_layer(self.layer_id, changed_since=since)
             known = self.frame["_version"].reindex(changed.index)
             fresh = changed[~(known >= changed["_version"]).to_numpy()]
+            frame, newest = self.frame, self.newest
             if len(fresh):
-                frame = self.frame.drop(index=fresh.index, errors="ignore")
-                frame = pd.concat([frame, self.transform(fresh)]).sort_index()
-                self.frame = gpd.GeoDataFrame(frame, geometry="geometry", crs=self.frame.crs)
-                self.newest = max(self.newest, str(changed["_updated_at"].max()))
+                merged = pd.concat(
+                    [frame.drop(index=fresh.index, errors="ignore"), self.transform(fresh)]
+                ).sort_index()
+                frame = gpd.GeoDataFrame(merged, geometry="geometry", crs=self.frame.crs)
+                newest = max(newest, str(changed["_updated_at"].max()))
+            if len(frame) != info.feature_count:
+                return self._read_all(store, token)  # replaced or shrunk: start again
+            if frame is not self.frame:
+                self.frame, self.newest = frame, newest
                 self.generation += 1
-            if len(self.frame) != info.feature_count:
-                return self._read_all(store)  # replaced or shrunk: start again
-            return self.frame
+            self.token = token
+            return self.frame, self.generation
 
-    def _read_all(self, store: Store) -> gpd.GeoDataFrame:
+    def _read_all(self, store: Store, token: tuple[str, int]) -> tuple[gpd.GeoDataFrame, int]:
         gdf = store.read_layer(self.layer_id, changed_since=EPOCH)
+        frame = self.transform(gdf)
         self.newest = str(gdf["_updated_at"].max()) if len(gdf) else EPOCH
-        self.frame = self.transform(gdf)
+        self.frame, self.token = frame, token
         self.generation += 1
         self.full_reads += 1
-        return self.frame
+        return self.frame, self.generation
 
 
 def _minus(stamp: str, margin: timedelta) -> str:

@@ -865,7 +865,15 @@ class SQLStore(Store):
                 cur.execute(self._sql("SELECT meta FROM layers WHERE layer_id = ?"), (layer_id,))
                 known = {n for n, _ in (self._load_json(cur.fetchone()[0]) or {}).get("dtypes", [])}
                 self._add_columns(cur, layer_id, [c for c in new_cols if c not in known])
-                self._refresh_layer(cur, layer_id, stamp, user)
+                if inserted or any(u.geometry is not None for u in checked):
+                    self._refresh_layer(cur, layer_id, stamp, user)  # count or box may change
+                else:  # attributes only: no rescan of the whole layer under the write lock
+                    cur.execute(
+                        self._sql(
+                            "UPDATE layers SET updated_at = ?, updated_by = ? WHERE layer_id = ?"
+                        ),
+                        (stamp, user, layer_id),
+                    )
         return EditResult(inserted=inserted, updated=updated)
 
     def _check_update(self, update: FeatureUpdate) -> FeatureUpdate:

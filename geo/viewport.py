@@ -26,6 +26,8 @@ from geo.payload import TILE_SIZE, tolerance_for_zoom
 
 MAX_FEATURES = 8000
 """More features than this in a window are drawn as a grid of counts."""
+MAX_VERTICES = 200_000
+"""Nor more vertices than this (before simplification): lots with long boundaries count more."""
 CELL_PX = 40
 """Side of a grid cell on screen, in pixels."""
 MARGIN = 0.15
@@ -86,12 +88,24 @@ class FeatureIndex:
     tree: shapely.STRtree = field(init=False, repr=False)
     x: np.ndarray = field(init=False, repr=False)
     y: np.ndarray = field(init=False, repr=False)
+    vertices: np.ndarray = field(init=False, repr=False)
+    lat0: float = field(init=False, repr=False)
+    _bounds: tuple[float, float, float, float] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.tree = shapely.STRtree(self.geoms)
         bounds = shapely.bounds(self.geoms)
         self.x = (bounds[:, 0] + bounds[:, 2]) / 2
         self.y = (bounds[:, 1] + bounds[:, 3]) / 2
+        self.vertices = shapely.get_num_coordinates(self.geoms).astype(np.int64)
+        if len(bounds):
+            self._bounds = (float(bounds[:, 0].min()), float(bounds[:, 1].min()),
+                            float(bounds[:, 2].max()), float(bounds[:, 3].max()))  # fmt: skip
+        else:
+            self._bounds = (0.0, 0.0, 0.0, 0.0)
+        # the grid's cell height uses one latitude for the whole layer, so cells stay put
+        # when the map pans north or south
+        self.lat0 = float(np.median(self.y)) if len(self.y) else 0.0
 
     def __len__(self) -> int:
         return len(self.fids)
@@ -167,9 +181,8 @@ class FeatureIndex:
         return np.sort(self.tree.query(shapely.box(*box), predicate="intersects"))
 
     def bounds(self) -> tuple[float, float, float, float]:
-        """The box of every feature."""
-        x0, y0, x1, y1 = shapely.total_bounds(self.geoms)
-        return float(x0), float(y0), float(x1), float(y1)
+        """The box of every feature (computed once)."""
+        return self._bounds
 
     def positions_of(self, fids: Sequence[int] | np.ndarray) -> np.ndarray:
         """Index positions of the given feature ids (unknown ids are dropped)."""
@@ -232,16 +245,21 @@ def view_content(
     near = (index.x >= x0) & (index.x <= x1) & (index.y >= y0) & (index.y <= y1)
     if keep is not None:
         near &= keep
+    budget = MAX_VERTICES * max_features // MAX_FEATURES
     if np.count_nonzero(near) <= max_features:
         positions = index.within(box)
         if keep is not None:
             positions = positions[keep[positions]]
-        if len(positions) <= max_features:
+        if len(positions) <= max_features and index.vertices[positions].sum() <= budget:
             text = encode_features(index, positions, view)
             return ViewContent("features", text, len(positions), len(positions))
     positions = np.flatnonzero(near)
-    text, cells = encode_grid(index, positions, view, cell_px)
-    return ViewContent("grid", text, len(positions), cells)
+    # however large the window the browser reports, no more cells than features allowed
+    while True:
+        text, cells = encode_grid(index, positions, view, cell_px)
+        if cells <= max_features or cell_px >= 512:
+            return ViewContent("grid", text, len(positions), cells)
+        cell_px = min(cell_px * 2, 512)
 
 
 def quantum(view: View) -> float:
@@ -270,6 +288,10 @@ def encode_features(index: FeatureIndex, positions: np.ndarray, view: View) -> s
     collapsed = shapely.is_empty(geoms)
     geoms[collapsed] = originals[collapsed]
     parts, part_of = shapely.get_parts(geoms, return_index=True)
+    # only non-empty polygons are drawn: an EMPTY or odd part would put the rings out of
+    # step with the features and draw later parcels with their neighbours' shapes
+    solid = (shapely.get_type_id(parts) == 3) & ~shapely.is_empty(parts)
+    parts, part_of = parts[solid], part_of[solid]
     rings, ring_of = _rings(parts)
     coords, vertex_of = shapely.get_coordinates(rings, return_index=True)
     q = np.rint((coords - (x0, y0)) / step).astype(np.int64)
@@ -330,9 +352,8 @@ def encode_grid(
     [count per category], [count per flag]], ...]}`` in degrees.
     """
     pixel = 360.0 / (TILE_SIZE * 2.0**view.zoom)
-    lat = (view.south + view.north) / 2
     size_x = cell_px * pixel
-    size_y = size_x * math.cos(math.radians(lat))
+    size_y = size_x * math.cos(math.radians(index.lat0))
     ix = np.floor(index.x[positions] / size_x).astype(np.int64)
     iy = np.floor(index.y[positions] / size_y).astype(np.int64)
     if len(positions) == 0:

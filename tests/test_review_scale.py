@@ -75,13 +75,6 @@ def _drawn_matches(gdf: gpd.GeoDataFrame, view: View) -> dict[int, bool]:
     return out
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="geo/viewport.py:272-301 encode_features assumes every part is a non-empty polygon: "
-    "an EMPTY part of a (valid) MultiPolygon, or a non-polygon part, yields no coordinates, "
-    "so per_ring falls out of step with ring_count and every later feature in the window is "
-    "drawn with the NEXT feature's shape (a click then opens the wrong parcel)",
-)
 @pytest.mark.parametrize(
     "odd",
     [
@@ -131,13 +124,6 @@ def test_collapsing_holes_and_parts_keep_every_shape_on_its_fid() -> None:
 
 
 # --- encode_grid ----------------------------------------------------------------------------
-@pytest.mark.xfail(
-    strict=True,
-    reason="geo/viewport.py:235-244 view_content bounds features by max_features but not grid "
-    "cells: lots bigger than a 40 px cell each get their own cell, so a wide or high-zoom "
-    "window sends more cells than max_features (the module promises 'at most about "
-    "MAX_FEATURES shapes')",
-)
 def test_a_grid_never_sends_more_cells_than_max_features() -> None:
     gdf = _spaced_lots(50, spacing=0.0003)  # 2,500 lots ~33 m apart
     index = _index(gdf)
@@ -146,12 +132,6 @@ def test_a_grid_never_sends_more_cells_than_max_features() -> None:
     assert content.shapes <= 1000, content.shapes
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="ui/bigmap.py:233-238 window() trusts the browser's bounds and zoom with no size "
-    "cap: the ward's whole box at zoom 20 (a huge or scaled-down screen, or any client "
-    "sending its own component value) makes a grid of one cell per lot, megabytes per rerun",
-)
 def test_a_window_from_the_browser_cannot_make_a_grid_of_megabytes() -> None:
     gdf = _spaced_lots(200, spacing=0.00012)  # 40,000 lots ~13 m apart, like a dense ward
     index = _index(gdf)
@@ -168,12 +148,6 @@ def test_a_window_from_the_browser_cannot_make_a_grid_of_megabytes() -> None:
     assert len(content.geojson.encode("utf-8")) < 1_500_000, len(content.geojson)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="geo/viewport.py:235-241 the features/grid switch counts shapes, not bytes: a "
-    "1,000 px window at zoom 18 over 7,900 surveyed lots of 80 vertices (curved boundaries "
-    "survive a half-pixel simplification) sends ~2 MB of features on every pan",
-)
 def test_a_features_window_stays_under_1_5_mb_whatever_the_vertex_count() -> None:
     rng = np.random.default_rng(1)
     xs, ys = np.meshgrid(np.arange(89), np.arange(89))
@@ -190,12 +164,6 @@ def test_a_features_window_stays_under_1_5_mb_whatever_the_vertex_count() -> Non
     assert len(content.geojson.encode("utf-8")) < 1_500_000, (content.mode, len(content.geojson))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="geo/viewport.py:333-335 the cell height is size_x*cos(latitude of the VIEW's "
-    "centre): a vertical pan changes it, and with iy ~ 25,000 cells from the equator every "
-    "cell boundary moves, so the grid jumps on each north/south pan",
-)
 def test_grid_cells_stay_put_when_the_map_pans_north() -> None:
     index = _index(_spaced_lots(60, spacing=0.00012))
     west, south, east, north = index.bounds()
@@ -257,12 +225,6 @@ def _set_cat(store: Store, fid: int, value: str) -> None:
     store.update_feature("big", fid, expected_version=version, props={"cat": value}, user="t")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="geo/live.py:65 stores the new token BEFORE read_layer: when that read fails (the "
-    "database restarting, which the app is meant to survive) the next refresh sees the same "
-    "token and returns the old frame, so the edit never shows until another write",
-)
 def test_a_failed_refresh_does_not_hide_the_change_for_good(gpkg: Store) -> None:
     gpkg.write_layer("big", _plain_lots(5), title="big", source="t", licence="t")
     flaky = _Flaky(gpkg)
@@ -275,12 +237,6 @@ def test_a_failed_refresh_does_not_hide_the_change_for_good(gpkg: Store) -> None
     assert live.refresh(flaky).at[fid, "cat"] == "b"  # type: ignore[arg-type]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="geo/live.py:73-79 a replaced layer is first merged into the frame (old + new fids, "
-    "generation bumped, token stored) and only then re-read in full: if that full read fails, "
-    "every later refresh returns the merged frame, each parcel twice",
-)
 def test_a_failed_full_read_after_a_replace_does_not_leave_the_layer_doubled(gpkg: Store) -> None:
     gpkg.write_layer("big", _plain_lots(5), title="big", source="t", licence="t")
     flaky = _Flaky(gpkg)
@@ -343,13 +299,6 @@ def _set_stage(store: Store, fid: int, stage: str) -> None:
                          user="t")  # fmt: skip
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="ui/state.py:232-245 parcel_index reads live.generation AFTER refresh released its "
-    "lock: when another session (views/progress.py read_parcels, or a second clearance user) "
-    "refreshes in between, the index is built from the older frame but labelled with the "
-    "newer generation, and every user sees the stale map and totals until the next write",
-)
 def test_the_shared_parcel_index_is_never_labelled_newer_than_its_frame(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -363,29 +312,23 @@ def test_the_shared_parcel_index_is_never_labelled_newer_than_its_frame(
     fids = [int(f) for f in state.parcel_index("parcels", today).frame.index]
     target = "da_ban_giao"
     _set_stage(store, fids[0], target)
-    real_refresh = LiveLayer.refresh
+    real_snapshot = LiveLayer.snapshot
 
-    def interleaved(self: LiveLayer, st_: Store) -> gpd.GeoDataFrame:
-        frame = real_refresh(self, st_)  # this session's refresh, lock released
+    def interleaved(self: LiveLayer, st_: Store) -> tuple[gpd.GeoDataFrame, int]:
+        taken = real_snapshot(self, st_)  # this session's read, lock released
         _set_stage(store, fids[1], target)  # meanwhile: another save...
-        real_refresh(self, st_)  # ...and another session's refresh (read_parcels)
-        return frame
+        real_snapshot(self, st_)  # ...and another session's read (read_parcels)
+        return taken
 
-    monkeypatch.setattr(LiveLayer, "refresh", interleaved)
+    monkeypatch.setattr(LiveLayer, "snapshot", interleaved)
     state.parcel_index("parcels", today)
-    monkeypatch.setattr(LiveLayer, "refresh", real_refresh)
+    monkeypatch.setattr(LiveLayer, "snapshot", real_snapshot)
     data = state.parcel_index("parcels", today)  # a later rerun: nothing changed since
     assert data.frame.at[fids[1], "stage"] == target
     assert data.index.category[data.index.positions_of([fids[1]])[0]] == len(clearance.STAGES) - 1
     store.close()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="ui/state.py:198 _live_parcels is keyed by `today` with max_entries=8 and no ttl: "
-    "after midnight yesterday's LiveLayer (the whole 100,000-row frame and its index, "
-    "~150 MB) stays cached beside today's until 8 entries, never used again",
-)
 def test_yesterday_s_parcels_are_not_kept_in_memory_after_midnight(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -404,12 +347,6 @@ def test_yesterday_s_parcels_are_not_kept_in_memory_after_midnight(
 
 
 # --- the street network's window --------------------------------------------------------------
-@pytest.mark.xfail(
-    strict=True,
-    reason="ui/floods.py:71-74 streets_group takes the page's `segments` but builds/looks up "
-    "the STR-tree under a token read again later: when the network is replaced in between, "
-    "tree positions index another frame (IndexError, or the wrong streets drawn)",
-)
 def test_streets_group_uses_a_tree_of_the_segments_it_was_given(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -234,11 +234,28 @@ def window(
     box, zoom = last.get("bounds") or {}, last.get("zoom")
     try:
         sw, ne = box["_southWest"], box["_northEast"]
-        return viewport.View(float(sw["lng"]), float(sw["lat"]), float(ne["lng"]),
+        view = viewport.View(float(sw["lng"]), float(sw["lat"]), float(ne["lng"]),
                              float(ne["lat"]), float(zoom))  # type: ignore[arg-type]  # fmt: skip
+        return _clamped(view)
     except (KeyError, TypeError, ValueError):
         pass
     west, south, east, north = bounds or (106.70, 10.76, 106.76, 10.82)
     fit = zoom_for_bounds((west, south, east, north), width_px, height_px)
     lon, lat = (west + east) / 2, (south + north) / 2
     return viewport.View.around(lon, lat, fit, width_px, height_px)
+
+
+MAX_WINDOW_PX = 4096
+"""A reported window wider or taller than this many pixels is cut to it around its centre
+(the browser's value is input: a forged or huge one must not make a huge page)."""
+
+
+def _clamped(view: viewport.View) -> viewport.View:
+    pixel = 360.0 / (256 * 2.0**view.zoom)
+    lon, lat = (view.west + view.east) / 2, (view.south + view.north) / 2
+    width = min((view.east - view.west) / pixel, MAX_WINDOW_PX)
+    height = min((view.north - view.south) / pixel, MAX_WINDOW_PX)
+    if width * pixel >= view.east - view.west and height * pixel >= view.north - view.south:
+        return view
+    half_w, half_h = width * pixel / 2, height * pixel / 2
+    return viewport.View(lon - half_w, lat - half_h, lon + half_w, lat + half_h, view.zoom)

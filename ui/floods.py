@@ -69,6 +69,11 @@ def streets_group(
     """The streets in the map's window as a feature group streamlit-folium swaps as the map
     moves; with how many are drawn and how many meet the window."""
     tree = _streets_tree(state.get_settings().db_url, _token(streets.STREETS_LAYER))
+    if len(tree.geometries) != len(segments) or not all(
+        tree.geometries[i] is g
+        for i, g in ((0, segments.geometry.iloc[0]), (-1, segments.geometry.iloc[-1]))
+    ):  # the network was replaced since this page read it: a tree of what it was given
+        tree = shapely.STRtree(np.asarray(segments.geometry.values))  # fmt: skip
     bounds = tuple(float(v) for v in segments.total_bounds)
     view = bigmap.window(map_key, bounds, width_px, height_px)  # type: ignore[arg-type]
     shown, total = viewport.lines_in_view(segments, tree, view)

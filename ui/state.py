@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -195,7 +196,12 @@ def parcel_layers() -> list[LayerInfo]:
     return clearance.parcel_layers(get_store())
 
 
-@st.cache_resource(show_spinner=False, max_entries=8)
+_DERIVING = threading.Lock()
+
+
+# One entry: a layer in memory for today; after midnight yesterday's is let go (each holds
+# 100,000 parcels and their index).
+@st.cache_resource(show_spinner=False, max_entries=1)
 def _live_parcels(db_url: str, layer_id: str, today: date) -> tuple[LiveLayer, dict[str, Any]]:
     """The layer in memory, and what is derived from it (the map's index), per process."""
     return LiveLayer(layer_id, transform=lambda gdf: clearance.annotate(gdf, today)), {}
@@ -229,10 +235,13 @@ def parcel_index(layer_id: str, today: date) -> ParcelData:
     """The parcels, their map index (stage colours, overdue and complaint outlines), the
     people responsible and the page's totals, rebuilt only when a parcel changed."""
     live, derived = _live_parcels(get_settings().db_url, layer_id, today)
-    frame = live.refresh(get_store())
-    if derived.get("generation") != live.generation:
+    frame, generation = live.snapshot(get_store())
+    with _DERIVING:  # one session derives; the others wait and take its result
+        current = derived.get("data")
+        if derived.get("generation") == generation and current is not None:
+            return current
         area = clearance.area_of(frame)
-        derived["data"] = ParcelData(
+        data = ParcelData(
             frame=frame,
             index=FeatureIndex.from_frame(
                 frame, category="stage", categories=[s.code for s in clearance.STAGES],
@@ -242,9 +251,9 @@ def parcel_index(layer_id: str, today: date) -> ParcelData:
             area=area,
             totals=parcel_totals(frame, area),
         )  # fmt: skip
-        derived["generation"] = live.generation
-    data: ParcelData = derived["data"]
-    return data
+        if generation >= derived.get("generation", -1):  # never replace newer with older
+            derived["data"], derived["generation"] = data, generation
+        return data
 
 
 def parcel_totals(frame: pd.DataFrame, area: pd.Series) -> dict[str, float]:
