@@ -12,6 +12,7 @@ import pytest
 import shapely
 import streamlit_folium
 
+from bench.mapview import Capture
 from geo import clearance, viewport
 from geo.viewport import FeatureIndex, View
 from layers import LayerSpec, _parcels
@@ -28,18 +29,8 @@ HOSTILE = [
 ]
 
 
-class _Capture:
-    def __init__(self) -> None:
-        self.args: dict[str, Any] = {}
-
-    def __call__(self, **kwargs: Any) -> dict[str, Any]:
-        kwargs.pop("on_change", None)
-        self.args = kwargs
-        return {}
-
-
 def _sent(fmap: Any, group: Any, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
-    capture = _Capture()
+    capture = Capture()
     monkeypatch.setattr(streamlit_folium, "_component_func", capture)
     streamlit_folium.st_folium(fmap, key="t", feature_group_to_add=group)
     return capture.args

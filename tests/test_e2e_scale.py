@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from playwright import sync_api
 
+from bench.app import DRAWN_JS
 from geo import clearance, demo, synthetic, wards
 from geo.config import load_settings
 from geo.store import open_store
@@ -24,19 +25,7 @@ from ui.i18n import t
 pytestmark = pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="Chromium not installed")
 
 N_PARCELS = 100_000
-VIEW_JS = """() => {
-    // What the parcel layer draws now: grid cells and parcels (their fids), or null before
-    // the map and its feature group exist.
-    if (!window.map || !window.feature_group || !window.feature_group.length) { return null; }
-    const fids = [];
-    let cells = 0;
-    window.feature_group.forEach((g) => g.eachLayer((l) => {
-        const p = l.feature && l.feature.properties;
-        if (p && p.p !== undefined && window.map.hasLayer(l)) { fids.push(p.p); }
-        if (p && p.cell !== undefined && window.map.hasLayer(l)) { cells += 1; }
-    }));
-    return {fids: fids, cells: cells, zoom: window.map.getZoom()};
-}"""
+VIEW_JS = DRAWN_JS  # what the parcel layer draws now: parcels (fids) and grid cells
 
 
 @pytest.fixture(scope="module")

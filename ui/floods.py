@@ -14,13 +14,14 @@ import geopandas as gpd
 import numpy as np
 import shapely
 import streamlit as st
+from streamlit_folium import st_folium
 
 import layers
 from geo import floods, routing, streets, viewport
 from geo.errors import FetchError, GISInputError, NotFoundError, PermissionDeniedError
 from geo.wards import NEW_LAYER
 from ui import bigmap, mapview, state
-from ui.i18n import t
+from ui.i18n import fmt_num, t
 
 OSM_TYPES = ["osm", "pbf", "xml"]
 
@@ -61,6 +62,35 @@ def _streets_tree(db_url: str, token: str) -> shapely.STRtree:
 def is_big_network(segments: gpd.GeoDataFrame) -> bool:
     """Whether the map should draw only the window's streets."""
     return len(segments) > BIG_NETWORK
+
+
+def network_map(
+    fmap: folium.Map,
+    key: str,
+    segments: gpd.GeoDataFrame,
+    lang: str,
+    width_px: int,
+    height_px: int,
+) -> dict[str, Any]:
+    """Show a flooding page's map and return what the browser reported (clicks).
+
+    A city's network (more than :data:`BIG_NETWORK` segments) is not in ``fmap``: only the
+    window's streets are sent, main roads first, swapped as the map moves, with a caption
+    saying how many are drawn. The ward's own few thousand segments are drawn whole.
+    """
+    big = is_big_network(segments)
+    group = None
+    if big:
+        group, drawn, meeting = streets_group(key, segments, lang, width_px, height_px)
+    result = st_folium(
+        fmap, key=key, feature_group_to_add=group, use_container_width=True,
+        returned_objects=[*CLICK_OBJECTS, *(["bounds", "zoom"] if big else [])],
+        height=height_px,
+    )  # fmt: skip
+    if big:
+        st.caption(t("fl.big_network", lang, drawn=fmt_num(drawn, lang),
+                     total=fmt_num(meeting, lang)))  # fmt: skip
+    return result or {}
 
 
 def streets_group(

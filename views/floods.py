@@ -7,7 +7,6 @@ from datetime import timedelta
 
 import folium
 import streamlit as st
-from streamlit_folium import st_folium
 
 import layers
 from geo import floods, streets
@@ -80,20 +79,7 @@ with map_col:
                             fill_color="#ffffff", fill_opacity=1.0).add_to(fmap)  # fmt: skip
     if mode == "point":
         st.session_state.pop(panels.FIRST, None)  # a stretch begun in the other mode is dropped
-    # A city's network: only the window's streets (main roads first), swapped as the map
-    # moves; the ward's own few thousand segments are drawn whole.
-    group = None
-    if big:
-        group, drawn, meeting = ui_floods.streets_group("fl_map", segments, lang, 600,
-                                                        MAP_HEIGHT)  # fmt: skip
-    result = st_folium(
-        fmap, key="fl_map", feature_group_to_add=group, use_container_width=True,
-        returned_objects=[*ui_floods.CLICK_OBJECTS, *(["bounds", "zoom"] if big else [])],
-        height=MAP_HEIGHT,
-    )  # fmt: skip
-    if big:
-        st.caption(t("fl.big_network", lang, drawn=fmt_num(drawn, lang),
-                     total=fmt_num(meeting, lang)))  # fmt: skip
+    result = ui_floods.network_map(fmap, "fl_map", segments, lang, 600, MAP_HEIGHT)
     credits = [s.attribution for s in layers.registry() if s.id in data]
     st.caption(t("map.sources", lang, sources="; ".join(dict.fromkeys(credits))))
     click = ui_floods.new_click(result, "fl_last_click")

@@ -6,7 +6,6 @@ from __future__ import annotations
 import folium
 import geopandas as gpd
 import streamlit as st
-from streamlit_folium import st_folium
 
 import layers
 from geo import floods, routing, streets
@@ -142,20 +141,7 @@ with map_col:
             folium.CircleMarker([point[1], point[0]], radius=9, color=colour, weight=3,
                                 fill=True, fill_color="#ffffff", fill_opacity=1.0,
                                 tooltip=letter).add_to(fmap)  # fmt: skip
-    # A city's network: only the window's streets (main roads first), swapped as the map
-    # moves; the ward's own few thousand segments are drawn whole.
-    group = None
-    if big:
-        group, drawn, meeting = ui_floods.streets_group("rt_map", segments, lang, 700,
-                                                        MAP_HEIGHT)  # fmt: skip
-    result = st_folium(
-        fmap, key="rt_map", feature_group_to_add=group, use_container_width=True,
-        returned_objects=[*ui_floods.CLICK_OBJECTS, *(["bounds", "zoom"] if big else [])],
-        height=MAP_HEIGHT,
-    )  # fmt: skip
-    if big:
-        st.caption(t("fl.big_network", lang, drawn=fmt_num(drawn, lang),
-                     total=fmt_num(meeting, lang)))  # fmt: skip
+    result = ui_floods.network_map(fmap, "rt_map", segments, lang, 700, MAP_HEIGHT)
     credits = [s.attribution for s in layers.registry() if s.id in data]
     st.caption(t("map.sources", lang, sources="; ".join(dict.fromkeys(credits))))
     click = ui_floods.new_click(result, "rt_last_click")
