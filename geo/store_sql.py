@@ -761,7 +761,7 @@ class SQLStore(Store):
         """One feature by layer and id."""
         check_layer_id(layer_id)
         with self._read() as cur:
-            feature = self._fetch_feature(cur, layer_id, int(fid))
+            feature = self._fetch_feature(cur, layer_id, int_fid(fid))
         if feature is None:
             raise NotFoundError(f"fid: no feature {fid!r} in layer {layer_id!r}")
         return feature
@@ -1145,7 +1145,7 @@ class SQLStore(Store):
         params: tuple[Any, ...] = (layer_id,)
         if fid is not None:
             sql += " AND fid = ?"
-            params += (int(fid),)
+            params += (int_fid(fid),)
         with self._read() as cur:
             cur.execute(self._sql(sql + " ORDER BY id"), params)
             rows = cur.fetchall()

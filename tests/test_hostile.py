@@ -751,9 +751,8 @@ def test_hostile_filters_are_refused_or_match_nothing(store: Store, text: str) -
 
 
 @pytest.mark.parametrize("call", ["history", "get_feature"])
-@pytest.mark.xfail(strict=True, reason="open: store_sql.py does int(fid), not int_fid(fid)")
 def test_a_text_fid_is_refused_clearly(store: Store, call: str) -> None:
-    """Today a raw ValueError 'invalid literal for int()'; never SQL, but not a clear message."""
+    """A feature id that is text is refused with a clear message (never reaches SQL)."""
     store.write_layer("base", parcels_with("x"))
     with pytest.raises(GISInputError, match=r"^fid: expected an integer feature id"):
         getattr(store, call)("base", "1 OR 1=1")
