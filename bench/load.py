@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import atexit
 import multiprocessing as mp
 import queue
 import random
-import shlex
 import sys
 import tempfile
 import threading
@@ -15,7 +13,7 @@ import time
 import uuid
 from collections import Counter, defaultdict
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager, suppress
+from contextlib import AbstractContextManager, contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
@@ -30,6 +28,7 @@ from psycopg import sql
 from shapely.geometry import Point
 
 from bench.common import heading, row
+from bench.pg import throwaway_cluster
 from geo import auth, floods, streets, synthetic, wards
 from geo.config import load_settings
 from geo.errors import ConflictError, RuleError
@@ -886,54 +885,9 @@ def measure_backend(
 # --- PostgreSQL on loopback --------------------------------------------------------------------
 
 
-@contextmanager
-def loopback_cluster() -> Iterator[str | None]:
-    """A throwaway PostgreSQL cluster listening on 127.0.0.1 at a free port (the test
-    cluster of ``tests.conftest``, with TCP on and the default, durable commit settings),
-    yielding its admin URL, or None with a printed reason when there is no server. Always
-    stopped and removed, also when the benchmark is ended with SIGTERM."""
-    try:
-        from tests.conftest import PostgresCluster, PostgresUnavailable, _stop_on_sigterm
-    except ImportError as e:  # pytest or argon2 missing: a runtime-only install
-        print(f"  PostGIS: skipped (no server): tests.conftest not importable: {e}", flush=True)
-        yield None
-        return
-
-    class LoopbackCluster(PostgresCluster):
-        """The test cluster, reached over TCP on 127.0.0.1 like a server of the office."""
-
-        def start(self) -> None:
-            options = " ".join([
-                f"-k {shlex.quote(str(self.socket_dir))}", f"-p {self.port}",
-                "-c listen_addresses=127.0.0.1", "-c max_connections=100",
-            ])  # fmt: skip
-            self.running = True  # set first: a half-started server must be stopped too
-            self._run("pg_ctl", "start", "-D", str(self.data_dir), "-l", str(self.log_file),
-                      "-w", "-t", "30", "-o", options)  # fmt: skip
-
-        def url(self, dbname: str = "postgres") -> str:
-            return f"postgresql://postgres@127.0.0.1:{self.port}/{dbname}"
-
-    try:
-        cluster = LoopbackCluster.create()
-    except PostgresUnavailable as e:
-        print(f"  PostGIS: skipped (no server): {str(e).splitlines()[0]}", flush=True)
-        yield None
-        return
-    atexit.register(cluster.remove)  # if the benchmark dies before the finally below
-    restore_sigterm = _stop_on_sigterm(cluster)
-    try:
-        try:
-            cluster.start()
-        except PostgresUnavailable as e:
-            print(f"  PostGIS: skipped (the server did not start): {e}", flush=True)
-            yield None
-            return
-        yield cluster.url()
-    finally:
-        cluster.remove()
-        restore_sigterm()
-        atexit.unregister(cluster.remove)
+def loopback_cluster() -> AbstractContextManager[str | None]:
+    """A throwaway cluster on 127.0.0.1 with durable commits (see `bench.pg`)."""
+    return throwaway_cluster(loopback=True)
 
 
 @contextmanager

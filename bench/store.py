@@ -12,8 +12,8 @@ import pstats
 import statistics
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from functools import partial
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -25,6 +25,7 @@ import shapely
 from shapely.geometry.base import BaseGeometry
 
 from bench.common import heading, once, row, timed
+from bench.pg import throwaway_cluster
 from geo import io, parcel_import, synthetic, wards
 from geo.config import load_settings
 from geo.store import BBox, Store, open_store
@@ -501,33 +502,10 @@ def top_functions(profiler: cProfile.Profile, count: int, *, project: bool = Fal
 # --- PostGIS -------------------------------------------------------------------------------------
 
 
-@contextmanager
-def postgis_cluster() -> Iterator[str | None]:
-    """A throwaway PostgreSQL cluster (``tests.conftest.PostgresCluster``: a temporary folder, a
-    Unix socket only, ``fsync=off`` as in the tests), yielding its admin URL, or None with a
-    printed reason when there is no server. Always stopped and removed."""
-    try:
-        from tests.conftest import PostgresCluster, PostgresUnavailable
-    except ImportError as e:  # pytest or argon2 missing: a runtime-only install
-        print(f"  PostGIS: skipped (no server): tests.conftest not importable: {e}", flush=True)
-        yield None
-        return
-    try:
-        cluster = PostgresCluster.create()
-    except PostgresUnavailable as e:
-        print(f"  PostGIS: skipped (no server): {str(e).splitlines()[0]}", flush=True)
-        yield None
-        return
-    try:
-        try:
-            cluster.start()
-        except PostgresUnavailable as e:
-            print(f"  PostGIS: skipped (the server did not start): {e}", flush=True)
-            yield None
-            return
-        yield cluster.url()
-    finally:
-        cluster.remove()
+def postgis_cluster() -> AbstractContextManager[str | None]:
+    """A throwaway cluster on a Unix socket, ``fsync=off`` as in the tests
+    (:func:`bench.pg.throwaway_cluster`)."""
+    return throwaway_cluster()
 
 
 def _create_database(admin_url: str, name: str) -> str:
