@@ -112,8 +112,11 @@ def memory_mb(pid: int) -> tuple[float, float]:
     return int(fields["VmRSS"].split()[0]) / 1024, int(fields["VmHWM"].split()[0]) / 1024
 
 
-def _drawn(page: Any, ready: str, timeout_s: float = 90) -> dict[str, Any]:
+def drawn(page: Any, ready: str, timeout_s: float = 90) -> dict[str, Any]:
+    """Wait until what the map draws (:data:`DRAWN_JS`) satisfies ``ready``, a JS predicate
+    on it, looking up the map iframe afresh each time (a rerun may replace it)."""
     deadline = time.monotonic() + timeout_s
+    last: object = None
     while time.monotonic() < deadline:
         for frame_el in page.locator(MAP_FRAME).all():
             try:
@@ -121,17 +124,22 @@ def _drawn(page: Any, ready: str, timeout_s: float = 90) -> dict[str, Any]:
                 value = frame.evaluate(DRAWN_JS) if frame is not None else None
                 if value is not None and frame.evaluate(f"(v) => ({ready})", value):
                     return dict(value)
-            except sync_api.Error:  # an iframe replaced during a rerun: look again
-                continue
+                last = value
+            except sync_api.Error as e:  # an iframe replaced during a rerun: look again
+                last = str(e)
         page.wait_for_timeout(50)
-    raise RuntimeError(f"the map never showed {ready}")
+    raise RuntimeError(f"the map never showed {ready!r}; last seen: {last!r}")
 
 
-def _frame(page: Any) -> Any:
-    return page.locator(MAP_FRAME).last.element_handle().content_frame()
+def map_frame(page: Any) -> Any:
+    """The current map iframe's document."""
+    frame = page.locator(MAP_FRAME).last.element_handle().content_frame()
+    assert frame is not None, "the map iframe has no document"
+    return frame
 
 
-def _idle(page: Any) -> None:
+def idle(page: Any) -> None:
+    """Wait until Streamlit is not running the script (its status widget is gone)."""
     page.wait_for_timeout(300)
     page.wait_for_function(
         "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=60_000
@@ -154,24 +162,24 @@ def browse(url: str) -> dict[str, float]:
 
             start = time.monotonic()
             page.get_by_role("link", name=t("nav.clearance")).click()
-            _drawn(page, "v.cells > 0")
+            drawn(page, "v.cells > 0")
             out["open_s"] = time.monotonic() - start
-            _idle(page)
+            idle(page)
 
-            frame = _frame(page)
+            frame = map_frame(page)
             centre = frame.evaluate("() => window.map.getCenter()")
             start = time.monotonic()
             frame.evaluate("([a, b]) => { window.map.setView([a, b], 18, {animate: false}); }",
                            [centre["lat"], centre["lng"]])  # fmt: skip
-            first = set(_drawn(page, "v.fids.length > 50 && v.zoom === 18")["fids"])
+            first = set(drawn(page, "v.fids.length > 50 && v.zoom === 18")["fids"])
             out["zoom_ms"] = (time.monotonic() - start) * 1000
-            _idle(page)
+            idle(page)
 
             start = time.monotonic()
-            _frame(page).evaluate("() => { window.map.panBy([700, 0], {animate: false}); }")
-            _drawn(page, f"v.fids.filter((f) => !{sorted(first)}.includes(f)).length > 50")
+            map_frame(page).evaluate("() => { window.map.panBy([700, 0], {animate: false}); }")
+            drawn(page, f"v.fids.filter((f) => !{sorted(first)}.includes(f)).length > 50")
             out["pan_ms"] = (time.monotonic() - start) * 1000
-            _idle(page)
+            idle(page)
 
             iframe = page.locator(MAP_FRAME).last
             box = iframe.bounding_box()
@@ -179,22 +187,22 @@ def browse(url: str) -> dict[str, float]:
             spot: Any = {"x": box["width"] / 4, "y": box["height"] / 4}
             for dx in range(0, 200, 8):  # step off the alleys onto a lot
                 iframe.hover(position={"x": spot["x"] + dx, "y": spot["y"]})
-                if _frame(page).locator(".leaflet-tooltip").count():
+                if map_frame(page).locator(".leaflet-tooltip").count():
                     spot["x"] += dx
                     break
-            label = _frame(page).locator(".leaflet-tooltip").first.inner_text().splitlines()[0]
+            label = map_frame(page).locator(".leaflet-tooltip").first.inner_text().splitlines()[0]
             start = time.monotonic()
             iframe.click(position=spot)
-            _frame(page).locator(".gis-parcel-popup").wait_for()
+            map_frame(page).locator(".gis-parcel-popup").wait_for()
             out["click_popup_ms"] = (time.monotonic() - start) * 1000
             page.get_by_role("heading", name=label).first.wait_for()
             out["click_record_ms"] = (time.monotonic() - start) * 1000
-            _idle(page)
+            idle(page)
 
             start = time.monotonic()
             page.get_by_role("link", name=t("nav.route")).click()
             page.locator(MAP_FRAME).first.wait_for()
-            _idle(page)
+            idle(page)
             out["route_page_s"] = time.monotonic() - start
         finally:
             browser.close()

@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 from playwright import sync_api
 
-from bench.app import DRAWN_JS
-from geo import clearance, demo, synthetic, wards
-from geo.config import load_settings
+from bench.app import drawn, idle, make_store, map_frame
+from bench.mapview import ward_parcels
+from geo import clearance
 from geo.store import open_store
 from tests.test_e2e import CHROMIUM, CHROMIUM_ARGS, _serve, add_account, login
 from ui.i18n import t
@@ -25,60 +25,16 @@ from ui.i18n import t
 pytestmark = pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="Chromium not installed")
 
 N_PARCELS = 100_000
-VIEW_JS = DRAWN_JS  # what the parcel layer draws now: parcels (fids) and grid cells
 
 
 @pytest.fixture(scope="module")
 def scale_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
     """The app on a store holding 100,000 synthetic parcels as the demo layer."""
     folder = tmp_path_factory.mktemp("scale")
-    settings = load_settings({"GIS_BASEMAP": "none"})
-    with open_store(str(folder / "ward.gpkg")) as store:
-        wards.seed_store(store, settings.profile)
-        new = store.read_layer(wards.NEW_LAYER)
-        area = new[new["name"] == settings.profile.name].geometry.union_all()
-        parcels = synthetic.scale_parcels(area, settings.profile.measure_crs, N_PARCELS)
-        store.write_layer(
-            clearance.DEMO_LAYER, parcels, title=demo.DEMO_TITLE, source=synthetic.SOURCE,
-            licence=demo.DEMO_LICENCE, user=demo.DEMO_USER,
-        )  # fmt: skip
+    make_store(folder, ward_parcels(N_PARCELS), None)  # the benchmark's store
     add_account(folder / "ward.gpkg")  # an editor: the app opens only after signing in
     for url in _serve(folder):
         yield url, folder
-
-
-def _view(page: sync_api.Page, ready: str, timeout_s: float = 60) -> dict[str, object]:
-    """Wait until the map's drawn content satisfies ``ready`` (a JS predicate on the
-    value of VIEW_JS), looking up the map iframe afresh each time (reruns may replace it)."""
-    deadline = time.monotonic() + timeout_s
-    last: object = None
-    while time.monotonic() < deadline:
-        for iframe in page.locator('iframe[title="streamlit_folium.st_folium"]').all():
-            try:
-                frame = iframe.element_handle(timeout=1_000).content_frame()
-                value = frame.evaluate(VIEW_JS) if frame is not None else None
-                if value is not None and frame.evaluate(f"(v) => ({ready})", value):
-                    return dict(value)
-                last = value
-            except sync_api.Error as e:
-                last = str(e)
-        page.wait_for_timeout(200)
-    raise AssertionError(f"the map never showed {ready!r}; last seen: {last!r}")
-
-
-def _idle(page: sync_api.Page) -> None:
-    """Wait until Streamlit is not running the script (its status widget is gone)."""
-    page.wait_for_timeout(500)
-    page.wait_for_function(
-        "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=60_000
-    )
-
-
-def _map_frame(page: sync_api.Page) -> sync_api.Frame:
-    frame = page.locator('iframe[title="streamlit_folium.st_folium"]').last.element_handle()
-    content = frame.content_frame()
-    assert content is not None
-    return content
 
 
 def test_panning_across_100000_parcels_brings_the_window_s_parcels(
@@ -101,24 +57,24 @@ def test_panning_across_100000_parcels_brings_the_window_s_parcels(
             page.get_by_text(t("cl.demo_banner")).wait_for(timeout=120_000)
 
             # Zoomed out over the ward: a grid of counts, no parcel shapes.
-            whole = _view(page, "v.cells > 0 && v.fids.length === 0", timeout_s=120)
+            whole = drawn(page, "v.cells > 0 && v.fids.length === 0", timeout_s=120)
             assert whole["cells"] < 2000
 
             # Zoom to a block: the page reruns with the new bounds and draws parcels.
-            frame = _map_frame(page)
+            frame = map_frame(page)
             centre = frame.evaluate("() => window.map.getCenter()")
             frame.evaluate(
                 "([lat, lng]) => { window.map.setView([lat, lng], 18, {animate: false}); }",
                 [centre["lat"], centre["lng"]],
             )
-            block = _view(page, "v.fids.length > 50 && v.zoom === 18")
+            block = drawn(page, "v.fids.length > 50 && v.zoom === 18")
             first = set(block["fids"])  # type: ignore[arg-type]
             assert len(first) <= 8000
 
             # Pan a screen east: other parcels come in from the server.
-            frame = _map_frame(page)
+            frame = map_frame(page)
             frame.evaluate("() => { window.map.panBy([900, 0], {animate: false}); }")
-            moved = _view(
+            moved = drawn(
                 page,
                 f"v.fids.length > 50 && v.fids.filter((f) => !{sorted(first)}.includes(f))"
                 ".length > 50",
@@ -129,7 +85,7 @@ def test_panning_across_100000_parcels_brings_the_window_s_parcels(
             # A click on a parcel opens its record: the one whose label the pointer shows.
             # (The pointer goes to the middle of the map's upper left quarter, clear of the
             # legend and the layer control; the parcel under it is whichever the map drew.)
-            _idle(page)
+            idle(page)
             iframe = page.locator('iframe[title="streamlit_folium.st_folium"]').last
             box = iframe.bounding_box()
             assert box is not None
@@ -137,7 +93,7 @@ def test_panning_across_100000_parcels_brings_the_window_s_parcels(
             label = ""
             for dx in range(0, 200, 8):  # alleys run between the lots: step until on one
                 iframe.hover(position={"x": spot["x"] + dx, "y": spot["y"]})
-                tip = _map_frame(page).locator(".leaflet-tooltip")
+                tip = map_frame(page).locator(".leaflet-tooltip")
                 if tip.count():
                     label = tip.first.inner_text().splitlines()[0]
                     spot["x"] += dx
@@ -152,7 +108,7 @@ def test_panning_across_100000_parcels_brings_the_window_s_parcels(
             start = time.monotonic()
             iframe.click(position=spot)
             # at once: what the map holds (sheet/parcel, stage, person, deadline, flags)
-            popup = _map_frame(page).locator(".gis-parcel-popup")
+            popup = map_frame(page).locator(".gis-parcel-popup")
             popup.wait_for()
             shown = time.monotonic()
             lines = popup.inner_text().splitlines()
