@@ -94,7 +94,8 @@ with st.container(border=True):
     shown = _filtered(data, lang)
 _metrics(shown, data, lang)
 
-spec = next(s for s in layers.specs_for(state.catalog()) if s.id == layer_id)
+specs = {s.id: s for s in layers.specs_for(state.catalog())}
+spec = specs[layer_id]
 map_key = f"{MAP_KEY}_{layer_id}"
 map_col, panel_col = st.columns([6, 4], gap="medium")
 with map_col:
@@ -114,7 +115,7 @@ with map_col:
     # Only the window's parcels (or, zoomed out, a grid of counts) go to the browser: the
     # base map stays, the feature group is swapped as the map moves.
     view = bigmap.window(map_key, bounds, 900, MAP_HEIGHT)
-    mask = None if len(shown) == len(parcels) else np.isin(index.fids, shown.index.to_numpy())
+    mask = None if shown is parcels else np.isin(index.fids, shown.index.to_numpy())
     content = viewport.view_content(index, view, keep=mask)
     config = bigmap.layer_config(
         spec, [(s.code, s.label(lang)) for s in clearance.STAGES],
@@ -130,8 +131,7 @@ with map_col:
         t(f"cl.view.{content.mode}", lang, n=fmt_num(content.in_view, lang),
           cells=fmt_num(content.shapes, lang))
         + " · " + t("map.sources", lang, sources="; ".join(
-            [spec.attribution] + ([s.attribution for s in layers.specs_for(state.catalog())
-                                   if s.id == wards.OLD_LAYER] if context else [])))
+            [spec.attribution] + ([specs[wards.OLD_LAYER].attribution] if context else [])))
     )  # fmt: skip
 
 # A click opens a parcel once: the click's position tells a new click from a rerun, and only
@@ -139,7 +139,8 @@ with map_col:
 clicked = ((result or {}).get("last_active_drawing") or {}).get("properties") or {}
 where = (result or {}).get("last_object_clicked") or {}
 click = (clicked.get("layer"), clicked.get("p"), where.get("lat"), where.get("lng"))
-is_parcel = clicked.get("layer") == layer_id and clicked.get("p") is not None
+# (the id comes from the browser: anything but a whole number is not a parcel)
+is_parcel = clicked.get("layer") == layer_id and type(clicked.get("p")) is int
 if is_parcel and click != st.session_state.get("cl_clicked"):
     st.session_state["cl_clicked"] = click
     st.session_state["cl_pick"] = int(clicked["p"])
@@ -147,9 +148,8 @@ if is_parcel and click != st.session_state.get("cl_clicked"):
 with panel_col:
     # A picker of every parcel would send 100,000 names to the browser on every rerun: it
     # offers the filtered parcels in the map's window first, up to PICK_LIMIT.
-    in_view = index.fids[index.within(view.padded(0.0))] if len(index) else np.array([], int)
-    if shown is not parcels:
-        in_view = in_view[np.isin(in_view, shown.index.to_numpy())]
+    positions = index.within(view.padded(0.0))
+    in_view = index.fids[positions if mask is None else positions[mask[positions]]]
     picks = [int(f) for f in in_view[:PICK_LIMIT]]
     if len(picks) < PICK_LIMIT:  # then the first of the rest, in order
         taken = set(picks)
