@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -383,15 +383,6 @@ def encode_grid(
 
 def _dumps(value: object) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-
-
-def category_mask(index: FeatureIndex, wanted: Mapping[str, bool] | None) -> np.ndarray | None:
-    """A ``keep`` mask for categories switched on (None when all are)."""
-    if not wanted or all(wanted.values()):
-        return None
-    on = np.array([wanted.get(c, True) for c in index.categories])
-    result: np.ndarray = on[index.category]
-    return result
 
 
 def decode_features(text: str) -> list[dict[str, object]]:
